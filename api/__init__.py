@@ -1,0 +1,1 @@
+"""The HTTP service: FastAPI app, lifespan-owned resources, routes and streaming."""

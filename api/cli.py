@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+from typing import Any
+
+import uvicorn
+from pydantic import ValidationError
+from uvicorn.config import LOGGING_CONFIG
+
+from api.settings import Settings, get_settings
+
+
+def _log_config(level: str) -> dict[str, Any]:
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["chat_server"] = {
+        "handlers": ["default"],
+        "level": level.upper(),
+        "propagate": False,
+    }
+    return config
+
+
+def _parse_args(settings: Settings, argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="chat-server", description="Run the chat server (settings come from the environment)."
+    )
+    parser.add_argument("--host", default=settings.host, help="default: HOST or 127.0.0.1")
+    parser.add_argument("--port", type=int, default=settings.port, help="default: PORT or 8000")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="server processes sharing the port (default: 1)"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        settings = get_settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in error.errors()
+        )
+        sys.exit(f"chat-server: invalid settings: {problems}")
+    if not settings.model_configured:
+        sys.exit(
+            "chat-server: no model configured: set OPENAI_API_KEY (for OpenAI) or "
+            "OPENAI_BASE_URL (for an OpenAI-compatible server), in the environment or in .env"
+        )
+    args = _parse_args(settings, argv)
+    uvicorn.run(
+        "api.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_config=_log_config(settings.log_level),
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=30,
+    )

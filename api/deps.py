@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from langgraph.graph.state import CompiledStateGraph
+
+from api.resources import Resources
+from api.sessions import Sessions
+from api.settings import Settings
+
+
+def get_resources(request: Request) -> Resources:
+    return request.state.resources
+
+
+def get_settings(resources: Annotated[Resources, Depends(get_resources)]) -> Settings:
+    return resources.settings
+
+
+def get_sessions(resources: Annotated[Resources, Depends(get_resources)]) -> Sessions:
+    return resources.sessions
+
+
+def get_graph(resources: Annotated[Resources, Depends(get_resources)]) -> CompiledStateGraph:
+    return resources.graph
+
+
+ResourcesDep = Annotated[Resources, Depends(get_resources)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionsDep = Annotated[Sessions, Depends(get_sessions)]
+GraphDep = Annotated[CompiledStateGraph, Depends(get_graph)]

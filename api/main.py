@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from langchain_core.language_models import BaseChatModel
+
+from api.resources import open_resources
+from api.routes import chat, health
+from api.settings import Settings, get_settings
+
+
+def create_app(
+    settings: Settings | None = None, *, chat_model: BaseChatModel | None = None
+) -> FastAPI:
+    """The chat service. Tests pass their own settings and chat model."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        async with open_resources(settings or get_settings(), chat_model) as resources:
+            yield {"resources": resources}
+
+    app = FastAPI(
+        title="chat-server",
+        summary="LLM chat with memory in PostgreSQL, streamed token by token.",
+        lifespan=lifespan,
+    )
+    app.include_router(chat.router)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from functools import cache
+from typing import Literal
+
+from pydantic import Field, SecretStr
+
+from graph import ModelSettings
+
+
+class Settings(ModelSettings):
+    """Every setting of the server, from the environment or an optional `.env` file."""
+
+    database_url: SecretStr | None = None
+    embedded_data_dir: str = ".data/postgres"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    db_pool_min_size: int = Field(default=2, ge=1)
+    db_pool_max_size: int = Field(default=20, ge=2)
+    db_connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    max_message_bytes: int = Field(default=32 * 1024, ge=1)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+@cache
+def get_settings() -> Settings:
+    return Settings()

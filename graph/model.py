@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from langchain_openai import ChatOpenAI
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ModelSettings(BaseSettings):
+    """What the chat model needs; the server's settings extend these."""
+
+    # `OPENAI_BASE_URL=` in a .env file means "not set", not "the empty URL".
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_ignore_empty=True)
+
+    openai_api_key: SecretStr | None = None
+    openai_model: str = "gpt-4o-mini"
+    openai_base_url: str | None = None
+    system_prompt: str | None = None
+    model_timeout_seconds: float = 60.0
+    model_max_retries: int = 2
+
+    @property
+    def model_configured(self) -> bool:
+        return self.openai_api_key is not None or self.openai_base_url is not None
+
+
+def make_chat_model(settings: ModelSettings) -> ChatOpenAI:
+    # Local OpenAI-compatible servers accept any key, but the client insists on one.
+    api_key = settings.openai_api_key or SecretStr("not-needed")
+    return ChatOpenAI(
+        model=settings.openai_model,
+        api_key=api_key,
+        base_url=settings.openai_base_url,
+        streaming=True,
+        timeout=settings.model_timeout_seconds,
+        max_retries=settings.model_max_retries,
+    )

@@ -1,0 +1,29 @@
+"""What a client of the chat API does, in the few forms the tests need."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+
+
+async def new_session(http: httpx.AsyncClient) -> str:
+    response = await http.post("/chat", headers={"Accept": "application/json"})
+    assert response.status_code == 201, response.text
+    return response.json()["session_id"]
+
+
+async def say(http: httpx.AsyncClient, session_id: str, message: str) -> str:
+    """Sends a message as curl does and returns the plain-text reply."""
+    response = await http.post(f"/chat/{session_id}", content=message)
+    assert response.status_code == 200, response.text
+    return response.text
+
+
+def parse_sse(body: str) -> list[tuple[str, dict[str, object]]]:
+    events = []
+    for block in body.strip().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "event" in fields:
+            events.append((fields["event"], json.loads(fields["data"])))
+    return events

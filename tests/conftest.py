@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from uuid import uuid4
+
+import httpx
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+
+from api.database import start_embedded
+from api.main import create_app
+from api.settings import Settings
+from tests.fakes import FakeChatModel
+from tests.openai_stub import StubBehaviour, create_stub
+from tests.servers import serve
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """TEST_DATABASE_URL, or else an embedded PostgreSQL under .data/test-postgres."""
+    if url := os.environ.get("TEST_DATABASE_URL"):
+        yield url
+        return
+    server = start_embedded(ROOT / ".data" / "test-postgres")
+    yield server.get_uri()
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres_server_url: str) -> Iterator[str]:
+    """A database of this test run's own, dropped at the end."""
+    name = f"test_{uuid4().hex[:16]}"
+    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield make_conninfo(postgres_server_url, dbname=name)
+    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=database_url,
+        openai_api_key=None,
+        openai_base_url=None,
+    )
+
+
+@pytest.fixture
+def fake_model() -> FakeChatModel:
+    return FakeChatModel()
+
+
+@pytest.fixture
+async def client(settings: Settings, fake_model: FakeChatModel) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the app with the fake model, served by a real uvicorn on 127.0.0.1."""
+    async with (
+        serve(create_app(settings, chat_model=fake_model)) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as http,
+    ):
+        yield http
+
+
+@pytest.fixture
+def stub_behaviour() -> StubBehaviour:
+    return StubBehaviour()
+
+
+@pytest.fixture
+async def openai_stub_url(stub_behaviour: StubBehaviour) -> AsyncIterator[str]:
+    """The base URL (with /v1) of an OpenAI-compatible stub served on 127.0.0.1."""
+    async with serve(create_stub(stub_behaviour)) as url:
+        yield f"{url}/v1"

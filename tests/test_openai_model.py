@@ -1,0 +1,57 @@
+"""The real ChatOpenAI client, over HTTP, against the local OpenAI-compatible stub."""
+
+from __future__ import annotations
+
+import httpx
+
+from api.main import create_app
+from api.settings import Settings
+from tests.chat_client import new_session, parse_sse, say
+from tests.openai_stub import StubBehaviour
+from tests.servers import serve
+
+
+async def test_seed_demo_through_an_openai_compatible_server(
+    settings: Settings, openai_stub_url: str, stub_behaviour: StubBehaviour
+) -> None:
+    settings = settings.model_copy(update={"openai_base_url": openai_stub_url})
+    async with (
+        serve(create_app(settings)) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as http,
+    ):
+        bob = await new_session(http)
+        greeting = await say(http, bob, "Hi, my name is Bob!")
+        assert greeting == "Hello Bob! It's nice to meet you. How can I help you today?\n"
+        matt = await new_session(http)
+        await say(http, matt, "Hi, my name is Matt!")
+        assert await say(http, bob, "What's my name again?") == "Your name is Bob.\n"
+        assert await say(http, matt, "What's my name again?") == "Your name is Matt.\n"
+
+    # The model saw each session's own history, replies included, and streamed it.
+    last_bob_request = stub_behaviour.requests[2]
+    assert last_bob_request["stream"] is True
+    assert last_bob_request["model"] == settings.openai_model
+    assert [(m["role"], m["content"]) for m in last_bob_request["messages"]] == [
+        ("user", "Hi, my name is Bob!"),
+        ("assistant", "Hello Bob! It's nice to meet you. How can I help you today?"),
+        ("user", "What's my name again?"),
+    ]
+
+
+async def test_system_prompt_goes_first(
+    settings: Settings, openai_stub_url: str, stub_behaviour: StubBehaviour
+) -> None:
+    settings = settings.model_copy(
+        update={"openai_base_url": openai_stub_url, "system_prompt": "Be brief."}
+    )
+    async with (
+        serve(create_app(settings)) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as http,
+    ):
+        session_id = await new_session(http)
+        response = await http.post(
+            f"/chat/{session_id}", content="hello", headers={"Accept": "text/event-stream"}
+        )
+    tokens = [data["content"] for name, data in parse_sse(response.text) if name == "token"]
+    assert tokens == ["You", " said:", " hello"]
+    assert stub_behaviour.requests[0]["messages"][0] == {"role": "system", "content": "Be brief."}
