@@ -71,6 +71,7 @@ def make_pool(url: str, settings: Settings) -> Pool:
         min_size=settings.db_pool_min_size,
         max_size=settings.db_pool_max_size,
         open=False,
+        timeout=settings.db_pool_timeout_seconds,
         # prepare_threshold=0 keeps working behind transaction-mode poolers such as PgBouncer.
         kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
         check=AsyncConnectionPool.check_connection,

@@ -8,6 +8,7 @@ from langgraph.graph.state import CompiledStateGraph
 from api.resources import Resources
 from api.sessions import Sessions
 from api.settings import Settings
+from api.turns import TurnRunner
 
 
 def get_resources(request: Request) -> Resources:
@@ -26,7 +27,12 @@ def get_graph(resources: Annotated[Resources, Depends(get_resources)]) -> Compil
     return resources.graph
 
 
+def get_turns(resources: Annotated[Resources, Depends(get_resources)]) -> TurnRunner:
+    return resources.turns
+
+
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionsDep = Annotated[Sessions, Depends(get_sessions)]
 GraphDep = Annotated[CompiledStateGraph, Depends(get_graph)]
+TurnsDep = Annotated[TurnRunner, Depends(get_turns)]

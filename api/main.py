@@ -1,15 +1,25 @@
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from langchain_core.language_models import BaseChatModel
 
+from api.failures import DATABASE_ERRORS
 from api.resources import open_resources
 from api.routes import chat, health
 from api.settings import Settings, get_settings
+
+logger = logging.getLogger("chat_server")
+
+
+async def _database_unavailable(_request: Request, error: Exception) -> JSONResponse:
+    logger.warning("database unavailable: %s", error)
+    return JSONResponse({"detail": "the database is unavailable; try again shortly"}, 503)
 
 
 def create_app(
@@ -27,6 +37,8 @@ def create_app(
         summary="LLM chat with memory in PostgreSQL, streamed token by token.",
         lifespan=lifespan,
     )
+    for error in DATABASE_ERRORS:
+        app.add_exception_handler(error, _database_unavailable)
     app.include_router(chat.router)
     app.include_router(health.router)
     return app

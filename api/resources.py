@@ -6,12 +6,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from langchain_core.language_models import BaseChatModel
-from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.graph.state import CompiledStateGraph
 
 from api.database import Pool, database_url, make_pool
+from api.saver import PooledPostgresSaver
+from api.session_lock import SessionLocks
 from api.sessions import SCHEMA, Sessions
 from api.settings import Settings
+from api.turns import TurnRunner
 from graph import build_graph, make_chat_model
 
 logger = logging.getLogger("chat_server")
@@ -26,12 +28,12 @@ class Resources:
 
     settings: Settings
     pool: Pool
-    saver: AsyncPostgresSaver
     graph: CompiledStateGraph
     sessions: Sessions
+    turns: TurnRunner
 
 
-async def _prepare_schema(pool: Pool, saver: AsyncPostgresSaver) -> None:
+async def _prepare_schema(pool: Pool, saver: PooledPostgresSaver) -> None:
     async with pool.connection() as conn:
         await conn.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK_KEY,))
         try:
@@ -51,13 +53,15 @@ async def open_resources(
         await pool.open(wait=True, timeout=settings.db_connect_timeout_seconds)
         try:
             # The saver binds to the running event loop: it must be created here, not at import.
-            saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+            saver = PooledPostgresSaver(pool)
             await _prepare_schema(pool, saver)
             graph = build_graph(
-                saver,
-                model=chat_model or make_chat_model(settings),
-                system_prompt=settings.system_prompt,
+                saver, model=chat_model or make_chat_model(settings), settings=settings
             )
-            yield Resources(settings, pool, saver, graph, Sessions(pool))
+            turns = TurnRunner(graph, saver, SessionLocks(pool))
+            try:
+                yield Resources(settings, pool, graph, Sessions(pool), turns)
+            finally:
+                await turns.drain(settings.shutdown_grace_seconds)
         finally:
             await pool.close()

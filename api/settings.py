@@ -18,7 +18,11 @@ class Settings(ModelSettings):
     db_pool_min_size: int = Field(default=2, ge=1)
     db_pool_max_size: int = Field(default=20, ge=2)
     db_connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    db_pool_timeout_seconds: float = Field(default=10.0, gt=0)
     max_message_bytes: int = Field(default=32 * 1024, ge=1)
+    on_disconnect: Literal["continue", "cancel"] = "continue"
+    heartbeat_seconds: float = Field(default=15.0, gt=0)
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 

@@ -1,20 +1,17 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from fastapi.sse import EventSourceResponse, format_sse_event
+from fastapi.sse import KEEPALIVE_COMMENT, EventSourceResponse, format_sse_event
 from starlette.responses import StreamingResponse
 
-from api.turns import Reply, Token, TurnEvent
-
-logger = logging.getLogger("chat_server.streaming")
+from api.failures import Failure
+from api.turns import OnDisconnect, Reply, Token, Turn, TurnEvent
 
 # Proxies such as nginx buffer responses unless told not to; a stream must not wait in a buffer.
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-FAILED_MESSAGE = "the reply failed before it was complete"
 
 
 @dataclass(frozen=True)
@@ -22,6 +19,7 @@ class _Encoding:
     token: Callable[[str], bytes]
     end: Callable[[str], bytes]
     error: Callable[[str], bytes]
+    heartbeat: bytes | None
 
 
 def _sse(event: str, **data: str) -> bytes:
@@ -32,39 +30,60 @@ SSE = _Encoding(
     token=lambda content: _sse("token", content=content),
     end=lambda message_id: _sse("end", message_id=message_id),
     error=lambda message: _sse("error", message=message),
+    heartbeat=KEEPALIVE_COMMENT,
 )
 
-# Plain text is for people at a terminal: the reply itself, then a newline.
+# Plain text is for people at a terminal: the reply itself, then a newline; if the reply
+# breaks off, a last line says so.
 TEXT = _Encoding(
     token=str.encode,
     end=lambda _message_id: b"\n",
-    error=lambda message: f"\n[error: {message}]\n".encode(),
+    error=lambda message: f"\n[error: the reply was cut off: {message}]\n".encode(),
+    heartbeat=None,
 )
 
 
-async def encode(events: AsyncIterator[TurnEvent], encoding: _Encoding) -> AsyncIterator[bytes]:
-    failed = False
+@dataclass(frozen=True)
+class StreamPolicy:
+    heartbeat_seconds: float
+    on_disconnect: OnDisconnect
+
+
+async def _encode(
+    first: TurnEvent, turn: Turn, encoding: _Encoding, policy: StreamPolicy
+) -> AsyncIterator[bytes]:
+    event: TurnEvent | None = first
     try:
-        async for event in events:
-            if isinstance(event, Token):
+        while True:
+            if event is None:
+                if encoding.heartbeat:
+                    yield encoding.heartbeat
+            elif isinstance(event, Token):
                 yield encoding.token(event.content)
             elif isinstance(event, Reply):
                 yield encoding.end(event.message_id)
-    except Exception:
-        # The status line is gone already: all that is left is to say so in the stream.
-        logger.exception("turn failed while streaming")
-        failed = True
-    if failed:
-        yield encoding.error(FAILED_MESSAGE)
+            elif isinstance(event, Failure):
+                yield encoding.error(event.message)
+            if turn.ended:
+                return
+            event = await turn.next_event(timeout=policy.heartbeat_seconds)
+    finally:
+        # Reached early only when the client has gone.
+        if not turn.ended and policy.on_disconnect == "cancel":
+            turn.cancel()
 
 
 def wants_event_stream(accept: str | None) -> bool:
     return accept is not None and "text/event-stream" in accept.lower()
 
 
-def stream_response(events: AsyncIterator[TurnEvent], *, event_stream: bool) -> StreamingResponse:
+def stream_response(
+    first: TurnEvent, turn: Turn, *, event_stream: bool, policy: StreamPolicy
+) -> StreamingResponse:
     if event_stream:
-        return EventSourceResponse(encode(events, SSE), headers=STREAM_HEADERS)
+        return EventSourceResponse(_encode(first, turn, SSE, policy), headers=STREAM_HEADERS)
     return StreamingResponse(
-        encode(events, TEXT), media_type="text/plain; charset=utf-8", headers=STREAM_HEADERS
+        _encode(first, turn, TEXT, policy),
+        media_type="text/plain; charset=utf-8",
+        headers=STREAM_HEADERS,
     )

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessage, SystemMessage
+from langchain_core.messages import BaseMessage, SystemMessage, trim_messages
+from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import START, StateGraph
@@ -16,29 +18,50 @@ MODEL_NODE = "model"
 
 
 @cache
-def _model_from_environment() -> tuple[BaseChatModel, str | None]:
-    settings = ModelSettings()
-    return make_chat_model(settings), settings.system_prompt
+def _settings_from_environment() -> ModelSettings:
+    return ModelSettings()
+
+
+@cache
+def _model_from_environment() -> BaseChatModel:
+    return make_chat_model(_settings_from_environment())
+
+
+def context_window(
+    messages: Sequence[BaseMessage], system_prompt: str | None, max_tokens: int
+) -> list[BaseMessage]:
+    """What the model is sent: the system prompt, then as much of the most recent conversation
+    as fits in `max_tokens`, starting on a user message."""
+    prompt = [SystemMessage(system_prompt)] if system_prompt else []
+    return trim_messages(
+        [*prompt, *messages],
+        max_tokens=max_tokens,
+        token_counter=count_tokens_approximately,
+        strategy="last",
+        start_on="human",
+        include_system=True,
+    )
 
 
 def build_graph(
     checkpointer: BaseCheckpointSaver | None = None,
     *,
     model: BaseChatModel | None = None,
-    system_prompt: str | None = None,
+    settings: ModelSettings | None = None,
 ) -> CompiledStateGraph:
     """The chat graph: one node that answers the conversation so far.
 
-    Without a model, the model and system prompt come from the environment on the first
-    turn, so importing the graph (as LangGraph Studio does) reads no settings.
+    Without a model and settings, both come from the environment on the first turn, so
+    importing the graph (as LangGraph Studio does) reads no settings.
     """
 
     async def call_model(state: ChatState, config: RunnableConfig) -> dict[str, list[BaseMessage]]:
-        chat_model, prompt = (model, system_prompt) if model else _model_from_environment()
-        messages = list(state["messages"])
-        if prompt:
-            messages.insert(0, SystemMessage(prompt))
-        reply = await chat_model.ainvoke(messages, config)
+        chat_model = model or _model_from_environment()
+        current = settings or _settings_from_environment()
+        window = context_window(
+            state["messages"], current.system_prompt, current.max_context_tokens
+        )
+        reply = await chat_model.ainvoke(window, config)
         return {"messages": [reply]}
 
     builder = StateGraph(ChatState)

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import httpx
+import openai
 from langchain_openai import ChatOpenAI
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -15,8 +17,10 @@ class ModelSettings(BaseSettings):
     openai_model: str = "gpt-4o-mini"
     openai_base_url: str | None = None
     system_prompt: str | None = None
-    model_timeout_seconds: float = 60.0
-    model_max_retries: int = 2
+    model_timeout_seconds: float = Field(default=60.0, gt=0)
+    model_max_retries: int = Field(default=2, ge=0)
+    # The model is sent at most this much of the most recent conversation; all of it is kept.
+    max_context_tokens: int = Field(default=16_000, ge=64)
 
     @property
     def model_configured(self) -> bool:
@@ -34,3 +38,8 @@ def make_chat_model(settings: ModelSettings) -> ChatOpenAI:
         timeout=settings.model_timeout_seconds,
         max_retries=settings.model_max_retries,
     )
+
+
+# What a failing model call raises: the server answers 504 for the first, 502 for the rest.
+MODEL_TIMEOUTS: tuple[type[Exception], ...] = (openai.APITimeoutError, httpx.TimeoutException)
+MODEL_FAILURES: tuple[type[Exception], ...] = (openai.APIError, httpx.HTTPError)

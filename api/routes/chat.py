@@ -7,10 +7,10 @@ from fastapi import APIRouter, Header, HTTPException, Request, Response, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 
-from api.deps import GraphDep, SessionsDep, SettingsDep
+from api.deps import SessionsDep, SettingsDep, TurnsDep
+from api.failures import Failure
 from api.messages import MESSAGE_BODY, read_message
-from api.streaming import stream_response, wants_event_stream
-from api.turns import run_turn
+from api.streaming import StreamPolicy, stream_response, wants_event_stream
 
 router = APIRouter(prefix="/chat", tags=["chat"])
 
@@ -60,6 +60,9 @@ async def create_session(
             "content": {"text/plain": {}, "text/event-stream": {}},
         },
         **NOT_FOUND,
+        502: {"description": "The model failed before its first token"},
+        503: {"description": "The database is unavailable"},
+        504: {"description": "The model did not answer in time"},
     },
     response_class=Response,
 )
@@ -67,13 +70,21 @@ async def send_message(
     session_id: UUID,
     request: Request,
     sessions: SessionsDep,
-    graph: GraphDep,
+    turns: TurnsDep,
     settings: SettingsDep,
     accept: Annotated[str | None, Header()] = None,
 ) -> Response:
-    """Send a message; the reply streams back as plain text, or as SSE when asked for."""
+    """Send a message; the reply streams back as plain text, or as SSE when asked for.
+
+    Turns of one session run one at a time, in arrival order. Until the first token, a
+    failure is an honest status code and leaves the session as it was.
+    """
     if not await sessions.exists(session_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such session")
     message = await read_message(request, settings.max_message_bytes)
-    events = run_turn(graph, session_id, message)
-    return stream_response(events, event_stream=wants_event_stream(accept))
+    turn = turns.start(session_id, message)
+    first = await turn.next_event()
+    if isinstance(first, Failure):
+        raise HTTPException(first.status, first.message)
+    policy = StreamPolicy(settings.heartbeat_seconds, settings.on_disconnect)
+    return stream_response(first, turn, event_stream=wants_event_stream(accept), policy=policy)
