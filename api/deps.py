@@ -6,6 +6,8 @@ from fastapi import Depends, Request
 from langgraph.graph.state import CompiledStateGraph
 
 from api.resources import Resources
+from api.saver import PooledPostgresSaver
+from api.session_lock import SessionLocks
 from api.sessions import Sessions
 from api.settings import Settings
 from api.turns import TurnRunner
@@ -31,8 +33,18 @@ def get_turns(resources: Annotated[Resources, Depends(get_resources)]) -> TurnRu
     return resources.turns
 
 
+def get_saver(resources: Annotated[Resources, Depends(get_resources)]) -> PooledPostgresSaver:
+    return resources.saver
+
+
+def get_locks(resources: Annotated[Resources, Depends(get_resources)]) -> SessionLocks:
+    return resources.locks
+
+
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionsDep = Annotated[Sessions, Depends(get_sessions)]
 GraphDep = Annotated[CompiledStateGraph, Depends(get_graph)]
 TurnsDep = Annotated[TurnRunner, Depends(get_turns)]
+SaverDep = Annotated[PooledPostgresSaver, Depends(get_saver)]
+LocksDep = Annotated[SessionLocks, Depends(get_locks)]

@@ -31,6 +31,8 @@ class Resources:
     graph: CompiledStateGraph
     sessions: Sessions
     turns: TurnRunner
+    saver: PooledPostgresSaver
+    locks: SessionLocks
 
 
 async def _prepare_schema(pool: Pool, saver: PooledPostgresSaver) -> None:
@@ -58,9 +60,10 @@ async def open_resources(
             graph = build_graph(
                 saver, model=chat_model or make_chat_model(settings), settings=settings
             )
-            turns = TurnRunner(graph, saver, SessionLocks(pool))
+            locks = SessionLocks(pool)
+            turns = TurnRunner(graph, saver, locks)
             try:
-                yield Resources(settings, pool, graph, Sessions(pool), turns)
+                yield Resources(settings, pool, graph, Sessions(pool), turns, saver, locks)
             finally:
                 await turns.drain(settings.shutdown_grace_seconds)
         finally:

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode
 
 from graph import ModelSettings
 
@@ -24,6 +25,19 @@ class Settings(ModelSettings):
     heartbeat_seconds: float = Field(default=15.0, gt=0)
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Comma-separated in the environment, not JSON; none at all leaves the API open.
+    api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_api_keys(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        keys = tuple(key.strip() for key in value.split(",") if key.strip())
+        if not keys:
+            # A value made only of commas and spaces is a mistake, not a wish for an open API.
+            raise ValueError("no key in it: list keys separated by commas, or leave it unset")
+        return keys
 
 
 @cache

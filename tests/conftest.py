@@ -9,6 +9,7 @@ import httpx
 import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
+from pydantic import SecretStr
 
 from api.database import start_embedded
 from api.main import create_app
@@ -77,3 +78,29 @@ async def openai_stub_url(stub_behaviour: StubBehaviour) -> AsyncIterator[str]:
     """The base URL (with /v1) of an OpenAI-compatible stub served on 127.0.0.1."""
     async with serve(create_stub(stub_behaviour)) as url:
         yield f"{url}/v1"
+
+
+@pytest.fixture
+def api_keys() -> tuple[str, str]:
+    """Two keys of this test's own, so the sessions each one owns are only this test's."""
+    return f"key-a-{uuid4().hex}", f"key-b-{uuid4().hex}"
+
+
+@pytest.fixture
+async def keyed_url(
+    settings: Settings, fake_model: FakeChatModel, api_keys: tuple[str, str]
+) -> AsyncIterator[str]:
+    """The base URL of the app with the fake model and API_KEYS set to `api_keys`."""
+    keyed = settings.model_copy(update={"api_keys": tuple(SecretStr(k) for k in api_keys)})
+    async with serve(create_app(keyed, chat_model=fake_model)) as url:
+        yield url
+
+
+@pytest.fixture
+async def keyed_client(
+    keyed_url: str, api_keys: tuple[str, str]
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of `keyed_url` that sends the first key."""
+    headers = {"Authorization": f"Bearer {api_keys[0]}"}
+    async with httpx.AsyncClient(base_url=keyed_url, headers=headers, timeout=30) as http:
+        yield http

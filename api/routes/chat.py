@@ -1,24 +1,61 @@
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Header, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
 from fastapi.responses import JSONResponse, PlainTextResponse
+from langchain_core.messages import BaseMessage
 from pydantic import BaseModel
 
-from api.deps import SessionsDep, SettingsDep, TurnsDep
+from api.auth import UNAUTHORIZED, OwnerDep, get_owner
+from api.deps import GraphDep, LocksDep, SaverDep, SessionsDep, SettingsDep, TurnsDep
 from api.failures import Failure
 from api.messages import MESSAGE_BODY, read_message
+from api.sessions import decode_cursor, encode_cursor
 from api.streaming import StreamPolicy, stream_response, wants_event_stream
+from api.turns import thread_config
 
-router = APIRouter(prefix="/chat", tags=["chat"])
+router = APIRouter(
+    prefix="/chat", tags=["chat"], dependencies=[Depends(get_owner)], responses=UNAUTHORIZED
+)
 
 NOT_FOUND = {404: {"description": "No such session"}}
+
+_ROLES: dict[str, Literal["user", "assistant"]] = {"human": "user", "ai": "assistant"}
 
 
 class CreatedSession(BaseModel):
     session_id: UUID
+
+
+class ChatMessage(BaseModel):
+    id: str
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class SessionSummary(BaseModel):
+    session_id: UUID
+    created_at: datetime
+
+
+class SessionPage(BaseModel):
+    sessions: list[SessionSummary]
+    next_cursor: str | None
+
+
+def _no_such_session() -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, "no such session")
+
+
+def _chat_message(message: BaseMessage) -> ChatMessage | None:
+    role = _ROLES.get(message.type)
+    if role is None:
+        return None
+    # add_messages gives every message it stores an id.
+    return ChatMessage(id=message.id or "", role=role, content=message.text)
 
 
 def _wants_json(accept: str | None) -> bool:
@@ -40,10 +77,10 @@ def _wants_json(accept: str | None) -> bool:
     response_class=Response,
 )
 async def create_session(
-    sessions: SessionsDep, accept: Annotated[str | None, Header()] = None
+    sessions: SessionsDep, owner: OwnerDep, accept: Annotated[str | None, Header()] = None
 ) -> Response:
     """A new session: its id as plain text, or as JSON when asked for."""
-    session = await sessions.create()
+    session = await sessions.create(owner)
     headers = {"Location": f"/chat/{session.id}"}
     if _wants_json(accept):
         body = CreatedSession(session_id=session.id).model_dump(mode="json")
@@ -72,6 +109,7 @@ async def send_message(
     sessions: SessionsDep,
     turns: TurnsDep,
     settings: SettingsDep,
+    owner: OwnerDep,
     accept: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Send a message; the reply streams back as plain text, or as SSE when asked for.
@@ -79,7 +117,7 @@ async def send_message(
     Turns of one session run one at a time, in arrival order. Until the first token, a
     failure is an honest status code and leaves the session as it was.
     """
-    if not await sessions.exists(session_id):
+    if not await sessions.exists(session_id, owner):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such session")
     message = await read_message(request, settings.max_message_bytes)
     turn = turns.start(session_id, message)
@@ -88,3 +126,78 @@ async def send_message(
         raise HTTPException(first.status, first.message)
     policy = StreamPolicy(settings.heartbeat_seconds, settings.on_disconnect)
     return stream_response(first, turn, event_stream=wants_event_stream(accept), policy=policy)
+
+
+@router.get(
+    "",
+    responses={
+        200: {"description": "A page of the caller's sessions, newest first"},
+        422: {"description": "A limit outside 1..100, or a malformed cursor"},
+    },
+)
+async def list_sessions(
+    sessions: SessionsDep,
+    owner: OwnerDep,
+    limit: Annotated[int, Query(ge=1, le=100, description="Sessions per page")] = 20,
+    cursor: Annotated[
+        str | None, Query(description="The `next_cursor` of the previous page")
+    ] = None,
+) -> SessionPage:
+    """The caller's sessions, newest first, a page at a time."""
+    after = None
+    if cursor is not None:
+        try:
+            after = decode_cursor(cursor)
+        except ValueError:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                "malformed cursor: pass the next_cursor of a previous page as it was given",
+            ) from None
+    # One row more than asked for tells whether there is a next page.
+    rows = await sessions.page(owner, limit + 1, after)
+    page = rows[:limit]
+    return SessionPage(
+        sessions=[SessionSummary(session_id=s.id, created_at=s.created_at) for s in page],
+        next_cursor=encode_cursor(page[-1]) if len(rows) > limit else None,
+    )
+
+
+@router.get(
+    "/{session_id}",
+    responses={200: {"description": "The conversation, oldest message first"}, **NOT_FOUND},
+)
+async def get_conversation(
+    session_id: UUID, sessions: SessionsDep, graph: GraphDep, owner: OwnerDep
+) -> list[ChatMessage]:
+    """The conversation so far, oldest message first: the user's and the assistant's only."""
+    if not await sessions.exists(session_id, owner):
+        raise _no_such_session()
+    state = await graph.aget_state(thread_config(session_id))
+    messages = (_chat_message(m) for m in state.values.get("messages", []))
+    return [m for m in messages if m is not None]
+
+
+@router.delete(
+    "/{session_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={204: {"description": "The session and its conversation are gone"}, **NOT_FOUND},
+    response_class=Response,
+)
+async def delete_session(
+    session_id: UUID,
+    sessions: SessionsDep,
+    saver: SaverDep,
+    locks: LocksDep,
+    owner: OwnerDep,
+) -> Response:
+    """Delete the session and its whole conversation; the id is unknown from then on.
+
+    A turn running on the session finishes first, then its conversation goes too.
+    """
+    # Without the row, no new turn can start; the lock waits out a turn already running, whose
+    # checkpoint would otherwise land after the thread's deletion and outlive the session.
+    if not await sessions.delete(session_id, owner):
+        raise _no_such_session()
+    async with locks.hold(session_id):
+        await saver.adelete_thread(str(session_id))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
