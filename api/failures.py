@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import psycopg
 import psycopg_pool
 
-from graph.model import MODEL_FAILURES, MODEL_TIMEOUTS
+from graph.model import MODEL_TIMEOUTS, describe_model_error
 
 DATABASE_ERRORS: tuple[type[Exception], ...] = (psycopg.OperationalError, psycopg_pool.PoolTimeout)
 
@@ -19,10 +19,8 @@ class Failure:
 
 
 def classify(error: BaseException) -> Failure:
-    if isinstance(error, MODEL_TIMEOUTS):
-        return Failure(504, "the model did not answer in time")
-    if isinstance(error, MODEL_FAILURES):
-        return Failure(502, f"the model failed: {type(error).__name__}")
+    if model_error := describe_model_error(error):
+        return Failure(504 if isinstance(error, MODEL_TIMEOUTS) else 502, model_error)
     if isinstance(error, DATABASE_ERRORS):
         return Failure(503, "the database is unavailable; try again shortly")
     return Failure(500, "internal error")

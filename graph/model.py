@@ -40,6 +40,15 @@ def make_chat_model(settings: ModelSettings) -> ChatOpenAI:
     )
 
 
-# What a failing model call raises: the server answers 504 for the first, 502 for the rest.
 MODEL_TIMEOUTS: tuple[type[Exception], ...] = (openai.APITimeoutError, httpx.TimeoutException)
-MODEL_FAILURES: tuple[type[Exception], ...] = (openai.APIError, httpx.HTTPError)
+
+
+def describe_model_error(error: BaseException) -> str | None:
+    """What went wrong in a call to the model, in words fit for its user; None if nothing did."""
+    if isinstance(error, MODEL_TIMEOUTS):
+        return "the model did not answer in time"
+    if isinstance(error, openai.APIStatusError):
+        return f"the model server answered HTTP {error.status_code}"
+    if isinstance(error, openai.APIError | httpx.HTTPError):
+        return "the connection to the model server failed"
+    return None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Awaitable, Callable
 
 import httpx
 
@@ -27,3 +29,10 @@ def parse_sse(body: str) -> list[tuple[str, dict[str, object]]]:
         if "event" in fields:
             events.append((fields["event"], json.loads(fields["data"])))
     return events
+
+
+async def eventually(condition: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+    """Waits until `condition()` holds, failing after `timeout` seconds."""
+    async with asyncio.timeout(timeout):
+        while not await condition():
+            await asyncio.sleep(0.02)

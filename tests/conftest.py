@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from uuid import uuid4
@@ -30,6 +31,19 @@ def postgres_server_url() -> Iterator[str]:
     server = start_embedded(ROOT / ".data" / "test-postgres")
     yield server.get_uri()
     server.cleanup()
+
+
+@pytest.fixture
+def scratch_dir() -> Iterator[Path]:
+    """An empty directory inside the project, removed afterwards.
+
+    Embedded PostgreSQL servers run as another user and need every parent directory readable:
+    pytest's own tmp_path sits under a directory that pytest keeps private to root.
+    """
+    path = ROOT / ".data" / "scratch" / uuid4().hex[:12]
+    path.mkdir(parents=True)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

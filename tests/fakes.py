@@ -17,13 +17,15 @@ class FakeChatModel(BaseChatModel):
 
     """Streams `reply_to(...)` of the user's messages, one word per token, `delay` seconds apart.
 
-    Every call's input is kept in `calls`, so tests can see what reached the model.
+    Every call's input is kept in `calls`, so tests can see what reached the model, and
+    `cancelled` counts the calls stopped midway.
     """
 
     delay: float = 0.0
     # When set, the model stops after its first token until the event is set.
     gate: asyncio.Event | None = None
     calls: list[list[BaseMessage]] = []
+    cancelled: int = 0
 
     @property
     def _llm_type(self) -> str:
@@ -49,12 +51,16 @@ class FakeChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        for index, token in enumerate(tokens(self._reply(messages))):
-            if self.delay:
-                await asyncio.sleep(self.delay)
-            if index == 1 and self.gate is not None:
-                await self.gate.wait()
-            chunk = ChatGenerationChunk(message=AIMessageChunk(content=token))
-            if run_manager:
-                await run_manager.on_llm_new_token(token, chunk=chunk)
-            yield chunk
+        try:
+            for index, token in enumerate(tokens(self._reply(messages))):
+                if self.delay:
+                    await asyncio.sleep(self.delay)
+                if index == 1 and self.gate is not None:
+                    await self.gate.wait()
+                chunk = ChatGenerationChunk(message=AIMessageChunk(content=token))
+                if run_manager:
+                    await run_manager.on_llm_new_token(token, chunk=chunk)
+                yield chunk
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
