@@ -61,9 +61,10 @@ async def open_resources(
                 saver, model=chat_model or make_chat_model(settings), settings=settings
             )
             locks = SessionLocks(pool)
-            turns = TurnRunner(graph, saver, locks)
+            sessions = Sessions(pool)
+            turns = TurnRunner(graph, saver, locks, sessions)
             try:
-                yield Resources(settings, pool, graph, Sessions(pool), turns, saver, locks)
+                yield Resources(settings, pool, graph, sessions, turns, saver, locks)
             finally:
                 await turns.drain(settings.shutdown_grace_seconds)
         finally:

@@ -5,6 +5,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from uuid import UUID
 
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow
+
 from api.database import Pool
 
 
@@ -36,7 +39,8 @@ class SessionLocks:
                 self._local[session_id] = (lock, users - 1)
 
     @asynccontextmanager
-    async def hold(self, session_id: UUID) -> AsyncIterator[None]:
+    async def hold(self, session_id: UUID) -> AsyncIterator[AsyncConnection[DictRow]]:
+        """Holds the session's lock; yields the connection that holds it, inside its transaction."""
         async with (
             self._local_turn(session_id),
             self._pool.connection() as conn,
@@ -45,4 +49,4 @@ class SessionLocks:
             await conn.execute(
                 "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (str(session_id),)
             )
-            yield
+            yield conn

@@ -13,6 +13,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 from api.failures import Failure, classify
 from api.session_lock import SessionLocks
+from api.sessions import Sessions
 from graph import MODEL_NODE
 
 logger = logging.getLogger("chat_server.turns")
@@ -31,6 +32,7 @@ class Reply:
 
 
 TurnEvent = Token | Reply | Failure
+NO_SUCH_SESSION = Failure(404, "no such session")
 OnDisconnect = Literal["continue", "cancel"]
 
 
@@ -71,15 +73,17 @@ class TurnRunner:
         graph: CompiledStateGraph,
         saver: AsyncPostgresSaver,
         locks: SessionLocks,
+        sessions: Sessions,
     ) -> None:
+        self._sessions = sessions
         self._graph = graph
         self._saver = saver
         self._locks = locks
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def start(self, session_id: UUID, message: str) -> Turn:
+    def start(self, session_id: UUID, owner: str, message: str) -> Turn:
         events: asyncio.Queue[TurnEvent] = asyncio.Queue()
-        task = asyncio.create_task(self._run(session_id, message, events))
+        task = asyncio.create_task(self._run(session_id, owner, message, events))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return Turn(task, events)
@@ -94,11 +98,17 @@ class TurnRunner:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
 
-    async def _run(self, session_id: UUID, message: str, events: asyncio.Queue[TurnEvent]) -> None:
+    async def _run(
+        self, session_id: UUID, owner: str, message: str, events: asyncio.Queue[TurnEvent]
+    ) -> None:
         config = thread_config(session_id)
         human = HumanMessage(message, id=str(uuid4()))
         try:
-            async with self._locks.hold(session_id):
+            async with self._locks.hold(session_id) as conn:
+                # Checked under the lock: a session deleted meanwhile gets no turn.
+                if not await self._sessions.exists(session_id, owner, conn):
+                    events.put_nowait(NO_SUCH_SESSION)
+                    return
                 try:
                     reply_id = await self._stream(config, human, events)
                 except BaseException:

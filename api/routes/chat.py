@@ -117,10 +117,11 @@ async def send_message(
     Turns of one session run one at a time, in arrival order. Until the first token, a
     failure is an honest status code and leaves the session as it was.
     """
+    # Checked here too, so that an unknown session is a 404 at once, not after a busy one's turn.
     if not await sessions.exists(session_id, owner):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such session")
+        raise _no_such_session()
     message = await read_message(request, settings.max_message_bytes)
-    turn = turns.start(session_id, message)
+    turn = turns.start(session_id, owner, message)
     first = await turn.next_event()
     if isinstance(first, Failure):
         raise HTTPException(first.status, first.message)
