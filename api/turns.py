@@ -11,7 +11,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.graph.state import CompiledStateGraph
 
-from api.failures import Failure, classify
+from api.failures import DATABASE_ERRORS, Failure, classify
 from api.session_lock import SessionLocks
 from api.sessions import Sessions
 from graph import MODEL_NODE
@@ -115,8 +115,8 @@ class TurnRunner:
                     # A turn is saved whole or not at all: take the user's message back out.
                     await asyncio.shield(self._forget(config, human.id))
                     raise
-                events.put_nowait(Reply(reply_id))
                 await self._prune(session_id)
+                events.put_nowait(Reply(reply_id))
         except asyncio.CancelledError:
             events.put_nowait(Failure(503, "the turn was cancelled: the server is stopping"))
             raise
@@ -130,7 +130,12 @@ class TurnRunner:
 
     async def _prune(self, session_id: UUID) -> None:
         # The latest checkpoint holds the whole conversation: the ones before it are dead weight.
-        await self._saver.aprune([str(session_id)])
+        # Pruned before the reply ends, so a client that saw `end` sees one checkpoint stored.
+        try:
+            await self._saver.aprune([str(session_id)])
+        except DATABASE_ERRORS:
+            # The turn is saved; what is left over goes with the next turn's pruning.
+            logger.warning("could not prune session %s", session_id, exc_info=True)
 
     async def _stream(
         self, config: RunnableConfig, human: HumanMessage, events: asyncio.Queue[TurnEvent]
