@@ -64,11 +64,11 @@ async def _reply(client: LangGraphClient, thread_id: str, text: str) -> str:
 
 
 async def test_langgraph_dev_serves_the_chat_graph_to_the_sdk(langgraph_dev: str) -> None:
-    client = get_client(url=langgraph_dev)
-    thread = await client.threads.create()
-    assert await _reply(client, thread["thread_id"], "Hi, my name is Bob!") == (
-        "Hello Bob! It's nice to meet you. How can I help you today?"
-    )
-    assert await _reply(client, thread["thread_id"], "What's my name again?") == (
-        "Your name is Bob."
-    )
+    async with get_client(url=langgraph_dev) as client:
+        thread = await client.threads.create()
+        assert await _reply(client, thread["thread_id"], "Hi, my name is Bob!") == (
+            "Hello Bob! It's nice to meet you. How can I help you today?"
+        )
+        assert await _reply(client, thread["thread_id"], "What's my name again?") == (
+            "Your name is Bob."
+        )
