@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
@@ -17,11 +17,56 @@ from api.sessions import decode_cursor, encode_cursor
 from api.streaming import StreamPolicy, stream_response, wants_event_stream
 from api.turns import thread_config
 
+_STRING: dict[str, Any] = {"type": "string"}
+
+
+class Problem(BaseModel):
+    """What went wrong, in words."""
+
+    detail: str
+
+
+class FieldProblem(BaseModel):
+    """A part of the request that failed validation, as FastAPI reports it."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class InvalidRequest(BaseModel):
+    """A request that breaks the API's rules: said in words, or field by field."""
+
+    detail: str | list[FieldProblem]
+
+
+ResponseDocs = dict[int | str, dict[str, Any]]
+
+
+def _problem(description: str, model: type[BaseModel] = Problem) -> dict[str, Any]:
+    return {"description": description, "model": model}
+
+
+def _invalid(description: str) -> ResponseDocs:
+    return {422: _problem(description, InvalidRequest)}
+
+
 router = APIRouter(
-    prefix="/chat", tags=["chat"], dependencies=[Depends(get_owner)], responses=UNAUTHORIZED
+    prefix="/chat",
+    tags=["chat"],
+    dependencies=[Depends(get_owner)],
+    responses={
+        401: {
+            **_problem(UNAUTHORIZED[401]["description"]),
+            "headers": {"WWW-Authenticate": {"description": "`Bearer`", "schema": _STRING}},
+        },
+        **_invalid("The request breaks the API's rules"),
+        503: _problem("The database is unavailable"),
+    },
 )
 
-NOT_FOUND = {404: {"description": "No such session"}}
+NOT_FOUND: ResponseDocs = {404: _problem("No such session")}
+MALFORMED_SESSION_ID = _invalid("The session id is not a UUID")
 
 _ROLES: dict[str, Literal["user", "assistant"]] = {"human": "user", "ai": "assistant"}
 
@@ -69,9 +114,10 @@ def _wants_json(accept: str | None) -> bool:
         201: {
             "description": "The new session's id",
             "content": {
-                "text/plain": {"schema": {"type": "string"}},
+                "text/plain": {"schema": _STRING},
                 "application/json": {"schema": CreatedSession.model_json_schema()},
             },
+            "headers": {"Location": {"description": "`/chat/<id>`", "schema": _STRING}},
         }
     },
     response_class=Response,
@@ -94,12 +140,22 @@ async def create_session(
     responses={
         200: {
             "description": "The reply, token by token",
-            "content": {"text/plain": {}, "text/event-stream": {}},
+            "content": {
+                "text/plain": {"schema": _STRING},
+                "text/event-stream": {"schema": _STRING},
+            },
         },
+        400: _problem("The body is not valid UTF-8"),
         **NOT_FOUND,
-        502: {"description": "The model failed before its first token"},
-        503: {"description": "The database is unavailable"},
-        504: {"description": "The model did not answer in time"},
+        413: _problem(
+            "The message is larger than MAX_MESSAGE_BYTES; the rest of the body goes unread"
+        ),
+        **_invalid(
+            "The session id is not a UUID; or the message is empty, holds control characters "
+            "or unpaired surrogates, or is not the string `message` of a JSON object"
+        ),
+        502: _problem("The model failed before its first token"),
+        504: _problem("The model did not answer in time"),
     },
     response_class=Response,
 )
@@ -133,7 +189,7 @@ async def send_message(
     "",
     responses={
         200: {"description": "A page of the caller's sessions, newest first"},
-        422: {"description": "A limit outside 1..100, or a malformed cursor"},
+        **_invalid("A limit outside 1..100, or a malformed cursor"),
     },
 )
 async def list_sessions(
@@ -165,7 +221,11 @@ async def list_sessions(
 
 @router.get(
     "/{session_id}",
-    responses={200: {"description": "The conversation, oldest message first"}, **NOT_FOUND},
+    responses={
+        200: {"description": "The conversation, oldest message first"},
+        **NOT_FOUND,
+        **MALFORMED_SESSION_ID,
+    },
 )
 async def get_conversation(
     session_id: UUID, sessions: SessionsDep, graph: GraphDep, owner: OwnerDep
@@ -181,7 +241,11 @@ async def get_conversation(
 @router.delete(
     "/{session_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={204: {"description": "The session and its conversation are gone"}, **NOT_FOUND},
+    responses={
+        204: {"description": "The session and its conversation are gone"},
+        **NOT_FOUND,
+        **MALFORMED_SESSION_ID,
+    },
     response_class=Response,
 )
 async def delete_session(
