@@ -1,0 +1,205 @@
+"""The processes the benchmark serves on 127.0.0.1: the model stub, the chat server, the floor."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from bench import procfs
+
+HOST = "127.0.0.1"
+PYTHON = sys.executable
+CHAT_SERVER = str(Path(sys.executable).with_name("chat-server"))
+START_TIMEOUT_SECONDS = 90.0
+STOP_TIMEOUT_SECONDS = 40.0
+
+
+class StartError(RuntimeError):
+    """A process did not come up; the message ends with the tail of its log."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def _log_tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+@dataclass
+class Service:
+    """A process the benchmark started, with the port it serves on."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def pids(self) -> list[int]:
+        return procfs.process_tree(self.process.pid)
+
+    def cpu_seconds(self) -> float:
+        return procfs.cpu_seconds(self.pids())
+
+    def peak_rss_bytes(self) -> list[int]:
+        """VmHWM of the process and of each of its children (a supervisor and its workers)."""
+        return [procfs.peak_rss_bytes(pid) for pid in self.pids()]
+
+    def fail(self, why: str) -> StartError:
+        return StartError(
+            f"{self.name}: {why}; its log ({self.log_path}) ends with:\n{_log_tail(self.log_path)}"
+        )
+
+    def wait_until(self, ready: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise self.fail(f"exited with status {self.process.returncode} while starting")
+            try:
+                if ready():
+                    return
+            except (httpx.HTTPError, OSError):
+                pass
+            time.sleep(0.1)
+        raise self.fail(f"not ready after {START_TIMEOUT_SECONDS:.0f} s")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                # It leads a session of its own: this ends it and its workers, nothing else.
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+@contextmanager
+def service(
+    name: str, command: list[str], env: dict[str, str], workdir: Path, port: int
+) -> Iterator[Service]:
+    log_path = workdir / f"{name}.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    started = Service(name, process, port, log_path)
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+def _answers(url: str) -> bool:
+    httpx.get(url, timeout=2.0)
+    return True
+
+
+@contextmanager
+def openai_stub(workdir: Path, *, delay: float, reply_tokens: int) -> Iterator[Service]:
+    """tests/openai_stub.py: sleeps `delay` before each of the `reply_tokens` tokens of a reply."""
+    port = free_port()
+    command = [
+        PYTHON,
+        "-m",
+        "tests.openai_stub",
+        "--port",
+        str(port),
+        "--delay",
+        str(delay),
+        "--reply-tokens",
+        str(reply_tokens),
+    ]
+    with service(f"stub-{port}", command, dict(os.environ), workdir, port) as stub:
+        stub.wait_until(lambda: _answers(f"{stub.url}/"))
+        yield stub
+
+
+def _environment(**settings: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "DB_"))}
+    env.update(settings)
+    return env
+
+
+@contextmanager
+def chat_server(
+    workdir: Path,
+    *,
+    stub_url: str,
+    database_url: str,
+    workers: int,
+    pool_size: int,
+    backends: Callable[[], list[int]],
+) -> Iterator[Service]:
+    """`chat-server --workers N`; ready once every worker holds its pool and /readyz answers.
+
+    `backends` lists the server processes of the connections to the server's database: each
+    worker opens its pool (DB_POOL_MIN_SIZE of them) before it serves, so the new ones tell
+    when all of the workers are up.
+    """
+    port = free_port()
+    env = _environment(
+        OPENAI_BASE_URL=f"{stub_url}/v1",
+        OPENAI_API_KEY="bench",
+        OPENAI_MODEL="bench-stub",
+        DATABASE_URL=database_url,
+        DB_POOL_MIN_SIZE="2",
+        DB_POOL_MAX_SIZE=str(pool_size),
+        LOG_LEVEL="warning",
+    )
+    command = [CHAT_SERVER, "--host", HOST, "--port", str(port), "--workers", str(workers)]
+    before = set(backends())
+    with service(f"chat-server-w{workers}-{port}", command, env, workdir, port) as server:
+
+        def ready() -> bool:
+            if len(set(backends()) - before) < 2 * workers:
+                return False
+            return httpx.get(f"{server.url}/readyz", timeout=2.0).status_code == 200
+
+        server.wait_until(ready)
+        # The last worker to open its pool still prepares the schema before it serves.
+        time.sleep(1.0)
+        yield server
+
+
+@contextmanager
+def floor_server(workdir: Path, *, stub_url: str, workers: int) -> Iterator[Service]:
+    """bench/floor.py under uvicorn; ready once each worker has answered."""
+    port = free_port()
+    env = _environment(BENCH_FLOOR_STUB_URL=stub_url)
+    command = [PYTHON, "-m", "bench.floor", "--port", str(port), "--workers", str(workers)]
+    with service(f"floor-w{workers}-{port}", command, env, workdir, port) as floor:
+        seen: set[str] = set()
+
+        def ready() -> bool:
+            # A new connection each time, so every worker gets a chance to accept one.
+            seen.add(httpx.get(f"{floor.url}/pid", timeout=2.0).text)
+            return len(seen) >= workers
+
+        floor.wait_until(ready)
+        yield floor
