@@ -60,12 +60,13 @@ async def open_resources(
             graph = build_graph(
                 saver, model=chat_model or make_chat_model(settings), settings=settings
             )
-            locks = SessionLocks(pool)
+            locks = SessionLocks(url, settings.db_connect_timeout_seconds)
             sessions = Sessions(pool)
             turns = TurnRunner(graph, saver, locks, sessions)
             try:
                 yield Resources(settings, pool, graph, sessions, turns, saver, locks)
             finally:
                 await turns.drain(settings.shutdown_grace_seconds)
+                await locks.close()
         finally:
             await pool.close()

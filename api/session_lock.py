@@ -1,28 +1,58 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from uuid import UUID
 
-from psycopg import AsyncConnection
-from psycopg.rows import DictRow
+from psycopg import AsyncConnection, OperationalError
+from psycopg.rows import DictRow, dict_row
 
-from api.database import Pool
+logger = logging.getLogger("chat_server.locks")
+
+_TRY_LOCK = "SELECT pg_try_advisory_lock(hashtextextended(%s, 0)) AS locked"
+_UNLOCK = "SELECT pg_advisory_unlock(hashtextextended(%s, 0))"
+# How long a turn waits before it asks again for a lock another process holds.
+_RETRY_SECONDS = (0.002, 0.005, 0.01, 0.02, 0.05)
 
 
 class SessionLocks:
     """One turn at a time per session, in arrival order, across every server process.
 
-    Within a process, turns of one session queue on an asyncio lock (FIFO), so only the first
-    of them holds a database connection. Across processes, a transaction-scoped advisory lock
-    keyed on the session id: however the turn ends, even cancelled, the transaction ends and
-    PostgreSQL releases the lock with it.
+    Within a process, turns of one session queue on an asyncio lock (FIFO). Across processes,
+    a session-level advisory lock keyed on the session id, taken on one connection that this
+    process keeps for its locks: a running turn holds no connection of the pool, so a
+    process can stream as many replies at once as it has clients, not as it has connections.
+    The unlock is shielded from cancellation, and if the process dies, its connection closes
+    and PostgreSQL releases every lock it held.
     """
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    def __init__(self, conninfo: str, connect_timeout: float) -> None:
+        self._conninfo = conninfo
+        self._connect_timeout = connect_timeout
+        self._connection: AsyncConnection[DictRow] | None = None
+        self._connecting = asyncio.Lock()
         self._local: dict[UUID, tuple[asyncio.Lock, int]] = {}
+        self._releasing: set[asyncio.Task[None]] = set()
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+
+    async def _conn(self) -> AsyncConnection[DictRow]:
+        async with self._connecting:
+            if self._connection is None or self._connection.broken or self._connection.closed:
+                if self._connection is not None:
+                    logger.warning("the lock connection was lost: reconnecting")
+                self._connection = await AsyncConnection.connect(
+                    self._conninfo,
+                    autocommit=True,
+                    row_factory=dict_row,
+                    connect_timeout=max(1, round(self._connect_timeout)),
+                )
+            return self._connection
 
     @asynccontextmanager
     async def _local_turn(self, session_id: UUID) -> AsyncIterator[None]:
@@ -38,15 +68,51 @@ class SessionLocks:
             else:
                 self._local[session_id] = (lock, users - 1)
 
+    async def _try_lock(self, key: str) -> bool:
+        conn = await self._conn()
+        try:
+            cur = await conn.execute(_TRY_LOCK, (key,))
+        except OperationalError:
+            if not conn.broken:
+                raise
+            # The server restarted since this connection last spoke: once more, on a new one.
+            cur = await (await self._conn()).execute(_TRY_LOCK, (key,))
+        row = await cur.fetchone()
+        return row is not None and bool(row["locked"])
+
+    async def _acquire(self, key: str) -> None:
+        for attempt in itertools.count():
+            attempt_ = asyncio.ensure_future(self._try_lock(key))
+            try:
+                if await asyncio.shield(attempt_):
+                    return
+            except asyncio.CancelledError:
+                # The statement runs on: should it take the lock, the lock goes straight back.
+                attempt_.add_done_callback(lambda done: self._release_if_taken(done, key))
+                raise
+            await asyncio.sleep(_RETRY_SECONDS[min(attempt, len(_RETRY_SECONDS) - 1)])
+
+    def _release_if_taken(self, attempt: asyncio.Future[bool], key: str) -> None:
+        if attempt.cancelled() or attempt.exception() is not None or not attempt.result():
+            return
+        task = asyncio.ensure_future(self._release(key))
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
+
+    async def _release(self, key: str) -> None:
+        try:
+            conn = await self._conn()
+            await conn.execute(_UNLOCK, (key,))
+        except Exception:
+            # A lost connection has released the lock already.
+            logger.warning("could not release the lock of session %s", key, exc_info=True)
+
     @asynccontextmanager
-    async def hold(self, session_id: UUID) -> AsyncIterator[AsyncConnection[DictRow]]:
-        """Holds the session's lock; yields the connection that holds it, inside its transaction."""
-        async with (
-            self._local_turn(session_id),
-            self._pool.connection() as conn,
-            conn.transaction(),
-        ):
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (str(session_id),)
-            )
-            yield conn
+    async def hold(self, session_id: UUID) -> AsyncIterator[None]:
+        key = str(session_id)
+        async with self._local_turn(session_id):
+            await self._acquire(key)
+            try:
+                yield
+            finally:
+                await asyncio.shield(self._release(key))

@@ -6,9 +6,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
-from psycopg import AsyncConnection
-from psycopg.rows import DictRow
-
 from api.database import Pool
 
 SCHEMA = (
@@ -48,17 +45,12 @@ class Sessions:
         assert row is not None
         return Session(id=row["id"], created_at=row["created_at"])
 
-    async def exists(
-        self, session_id: UUID, owner: str = "", conn: AsyncConnection[DictRow] | None = None
-    ) -> bool:
-        """Whether the owner has this session; on `conn` when given, else on a pooled one."""
-        if conn is None:
-            async with self._pool.connection() as pooled:
-                return await self.exists(session_id, owner, pooled)
-        cur = await conn.execute(
-            "SELECT 1 FROM chat_sessions WHERE id = %s AND owner = %s", (session_id, owner)
-        )
-        return await cur.fetchone() is not None
+    async def exists(self, session_id: UUID, owner: str = "") -> bool:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT 1 FROM chat_sessions WHERE id = %s AND owner = %s", (session_id, owner)
+            )
+            return await cur.fetchone() is not None
 
     async def delete(self, session_id: UUID, owner: str = "") -> bool:
         """Deletes the session's row; False if the owner has no such session."""

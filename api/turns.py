@@ -8,10 +8,10 @@ from uuid import UUID, uuid4
 
 from langchain_core.messages import HumanMessage, RemoveMessage
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.graph.state import CompiledStateGraph
 
 from api.failures import DATABASE_ERRORS, Failure, classify
+from api.saver import PooledPostgresSaver
 from api.session_lock import SessionLocks
 from api.sessions import Sessions
 from graph import MODEL_NODE
@@ -71,7 +71,7 @@ class TurnRunner:
     def __init__(
         self,
         graph: CompiledStateGraph,
-        saver: AsyncPostgresSaver,
+        saver: PooledPostgresSaver,
         locks: SessionLocks,
         sessions: Sessions,
     ) -> None:
@@ -104,9 +104,9 @@ class TurnRunner:
         config = thread_config(session_id)
         human = HumanMessage(message, id=str(uuid4()))
         try:
-            async with self._locks.hold(session_id) as conn:
+            async with self._locks.hold(session_id):
                 # Checked under the lock: a session deleted meanwhile gets no turn.
-                if not await self._sessions.exists(session_id, owner, conn):
+                if not await self._sessions.exists(session_id, owner):
                     events.put_nowait(NO_SUCH_SESSION)
                     return
                 try:
@@ -132,7 +132,7 @@ class TurnRunner:
         # The latest checkpoint holds the whole conversation: the ones before it are dead weight.
         # Pruned before the reply ends, so a client that saw `end` sees one checkpoint stored.
         try:
-            await self._saver.aprune([str(session_id)])
+            await self._saver.keep_latest(str(session_id))
         except DATABASE_ERRORS:
             # The turn is saved; what is left over goes with the next turn's pruning.
             logger.warning("could not prune session %s", session_id, exc_info=True)
