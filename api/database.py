@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import warnings
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -65,6 +67,24 @@ async def database_url(settings: Settings) -> AsyncIterator[str]:
         await asyncio.to_thread(server.cleanup)
 
 
+# A connection that was in use this recently is taken as alive without a round trip to prove it.
+_FRESH_SECONDS = 1.0
+_returned_at: weakref.WeakKeyDictionary[AsyncConnection[DictRow], float] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _note_return(conn: AsyncConnection[DictRow]) -> None:
+    _returned_at[conn] = time.monotonic()
+
+
+async def _check_unless_fresh(conn: AsyncConnection[DictRow]) -> None:
+    """The pool's connection check, skipped for a connection that was just in use: at a
+    hundred checkouts a second, proving each one alive again cost a tenth of a turn."""
+    if time.monotonic() - _returned_at.get(conn, 0.0) > _FRESH_SECONDS:
+        await AsyncConnectionPool.check_connection(conn)
+
+
 def make_pool(url: str, settings: Settings) -> Pool:
     return AsyncConnectionPool(
         url,
@@ -74,6 +94,7 @@ def make_pool(url: str, settings: Settings) -> Pool:
         timeout=settings.db_pool_timeout_seconds,
         # prepare_threshold=0 keeps working behind transaction-mode poolers such as PgBouncer.
         kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
-        check=AsyncConnectionPool.check_connection,
+        check=_check_unless_fresh,
+        reset=_note_return,
         name="chat-server",
     )

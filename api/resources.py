@@ -62,7 +62,7 @@ async def open_resources(
             )
             locks = SessionLocks(url, settings.db_connect_timeout_seconds)
             sessions = Sessions(pool)
-            turns = TurnRunner(graph, saver, locks, sessions)
+            turns = TurnRunner(graph, saver, locks)
             try:
                 yield Resources(settings, pool, graph, sessions, turns, saver, locks)
             finally:

@@ -12,10 +12,21 @@ from psycopg.rows import DictRow, dict_row
 
 logger = logging.getLogger("chat_server.locks")
 
-_TRY_LOCK = "SELECT pg_try_advisory_lock(hashtextextended(%s, 0)) AS locked"
+# The session is looked up in the same statement: a turn that gets the lock knows that its
+# session was not deleted before, and a deleted session's turn need not wait for the lock.
+_TRY_LOCK = """
+SELECT pg_try_advisory_lock(hashtextextended(%(key)s, 0)) AS locked,
+    %(owner)s::text IS NULL
+    OR EXISTS (SELECT 1 FROM chat_sessions WHERE id = %(key)s::uuid AND owner = %(owner)s)
+    AS present
+"""
 _UNLOCK = "SELECT pg_advisory_unlock(hashtextextended(%s, 0))"
 # How long a turn waits before it asks again for a lock another process holds.
 _RETRY_SECONDS = (0.002, 0.005, 0.01, 0.02, 0.05)
+
+
+class SessionGone(Exception):
+    """The session to lock does not exist (any more), or belongs to someone else."""
 
 
 class SessionLocks:
@@ -68,32 +79,40 @@ class SessionLocks:
             else:
                 self._local[session_id] = (lock, users - 1)
 
-    async def _try_lock(self, key: str) -> bool:
+    async def _try_lock(self, key: str, owner: str | None) -> tuple[bool, bool]:
+        """Whether the lock was taken, and whether the session is there."""
+        params = {"key": key, "owner": owner}
         conn = await self._conn()
         try:
-            cur = await conn.execute(_TRY_LOCK, (key,))
+            cur = await conn.execute(_TRY_LOCK, params)
         except OperationalError:
             if not conn.broken:
                 raise
             # The server restarted since this connection last spoke: once more, on a new one.
-            cur = await (await self._conn()).execute(_TRY_LOCK, (key,))
+            cur = await (await self._conn()).execute(_TRY_LOCK, params)
         row = await cur.fetchone()
-        return row is not None and bool(row["locked"])
+        assert row is not None
+        return bool(row["locked"]), bool(row["present"])
 
-    async def _acquire(self, key: str) -> None:
+    async def _acquire(self, key: str, owner: str | None) -> None:
         for attempt in itertools.count():
-            attempt_ = asyncio.ensure_future(self._try_lock(key))
+            attempt_ = asyncio.ensure_future(self._try_lock(key, owner))
             try:
-                if await asyncio.shield(attempt_):
-                    return
+                locked, present = await asyncio.shield(attempt_)
             except asyncio.CancelledError:
                 # The statement runs on: should it take the lock, the lock goes straight back.
                 attempt_.add_done_callback(lambda done: self._release_if_taken(done, key))
                 raise
+            if not present:
+                if locked:
+                    await asyncio.shield(self._release(key))
+                raise SessionGone(key)
+            if locked:
+                return
             await asyncio.sleep(_RETRY_SECONDS[min(attempt, len(_RETRY_SECONDS) - 1)])
 
-    def _release_if_taken(self, attempt: asyncio.Future[bool], key: str) -> None:
-        if attempt.cancelled() or attempt.exception() is not None or not attempt.result():
+    def _release_if_taken(self, attempt: asyncio.Future[tuple[bool, bool]], key: str) -> None:
+        if attempt.cancelled() or attempt.exception() is not None or not attempt.result()[0]:
             return
         task = asyncio.ensure_future(self._release(key))
         self._releasing.add(task)
@@ -108,10 +127,11 @@ class SessionLocks:
             logger.warning("could not release the lock of session %s", key, exc_info=True)
 
     @asynccontextmanager
-    async def hold(self, session_id: UUID) -> AsyncIterator[None]:
+    async def hold(self, session_id: UUID, owner: str | None = None) -> AsyncIterator[None]:
+        """Holds the session's lock; with an owner, raises SessionGone unless they have it."""
         key = str(session_id)
         async with self._local_turn(session_id):
-            await self._acquire(key)
+            await self._acquire(key, owner)
             try:
                 yield
             finally:

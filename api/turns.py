@@ -12,8 +12,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 from api.failures import DATABASE_ERRORS, Failure, classify
 from api.saver import PooledPostgresSaver
-from api.session_lock import SessionLocks
-from api.sessions import Sessions
+from api.session_lock import SessionGone, SessionLocks
 from graph import MODEL_NODE
 
 logger = logging.getLogger("chat_server.turns")
@@ -73,9 +72,7 @@ class TurnRunner:
         graph: CompiledStateGraph,
         saver: PooledPostgresSaver,
         locks: SessionLocks,
-        sessions: Sessions,
     ) -> None:
-        self._sessions = sessions
         self._graph = graph
         self._saver = saver
         self._locks = locks
@@ -104,11 +101,7 @@ class TurnRunner:
         config = thread_config(session_id)
         human = HumanMessage(message, id=str(uuid4()))
         try:
-            async with self._locks.hold(session_id):
-                # Checked under the lock: a session deleted meanwhile gets no turn.
-                if not await self._sessions.exists(session_id, owner):
-                    events.put_nowait(NO_SUCH_SESSION)
-                    return
+            async with self._locks.hold(session_id, owner):
                 try:
                     reply_id = await self._stream(config, human, events)
                 except BaseException:
@@ -117,6 +110,8 @@ class TurnRunner:
                     raise
                 await self._prune(session_id)
                 events.put_nowait(Reply(reply_id))
+        except SessionGone:
+            events.put_nowait(NO_SUCH_SESSION)
         except asyncio.CancelledError:
             events.put_nowait(Failure(503, "the turn was cancelled: the server is stopping"))
             raise

@@ -18,7 +18,14 @@ from starlette.types import ASGIApp
 @asynccontextmanager
 async def serve(app: ASGIApp) -> AsyncIterator[str]:
     """Runs `app` in a real uvicorn server on a free port of 127.0.0.1; yields its base URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

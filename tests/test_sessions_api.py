@@ -150,15 +150,18 @@ async def test_delete_during_a_turn_waits_for_it_then_removes_its_checkpoint(
         async with asyncio.timeout(10):
             while (await client.get(f"/chat/{session_id}")).status_code != 404:
                 await asyncio.sleep(0.02)
-        assert (await client.post(f"/chat/{session_id}", content="more")).status_code == 404
+        # A message sent now waits for the running turn, then finds no session.
+        queued = asyncio.create_task(client.post(f"/chat/{session_id}", content="more"))
         # ...but its checkpoints wait for the turn to end.
         await asyncio.sleep(0.3)
         assert not deleting.done()
+        assert not queued.done()
 
         fake_model.gate.set()
         rest = "".join([chunk async for chunk in chunks])
     assert rest == " said: one two three\n"
     assert (await asyncio.wait_for(deleting, timeout=10)).status_code == 204
+    assert (await asyncio.wait_for(queued, timeout=10)).status_code == 404
     assert await checkpoint_rows(database_url, session_id) == dict.fromkeys(CHECKPOINT_TABLES, 0)
 
 

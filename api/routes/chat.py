@@ -162,7 +162,6 @@ async def create_session(
 async def send_message(
     session_id: UUID,
     request: Request,
-    sessions: SessionsDep,
     turns: TurnsDep,
     settings: SettingsDep,
     owner: OwnerDep,
@@ -173,9 +172,6 @@ async def send_message(
     Turns of one session run one at a time, in arrival order. Until the first token, a
     failure is an honest status code and leaves the session as it was.
     """
-    # Checked here too, so that an unknown session is a 404 at once, not after a busy one's turn.
-    if not await sessions.exists(session_id, owner):
-        raise _no_such_session()
     message = await read_message(request, settings.max_message_bytes)
     turn = turns.start(session_id, owner, message)
     first = await turn.next_event()
