@@ -14,6 +14,7 @@ from bench.plan import DEFAULT, PARTS, QUICK, Plan
 from bench.postgres import EMBEDDED_MAX_CONNECTIONS, PostgresServer, locate, throwaway_database
 from bench.processes import StartError
 from bench.procfs import MachineCpu
+from bench.provenance import CodeState
 from bench.report import Machine, render
 from bench.results import Results
 from bench.storage import STORAGE_POOL_SIZE, storage_part
@@ -51,7 +52,9 @@ def parse_plan(argv: list[str]) -> Plan:
     parser.add_argument(
         "--session-turns", type=int, default=20, help="turns of a session before a new one"
     )
-    parser.add_argument("--pool-size", type=int, default=120, help="DB_POOL_MAX_SIZE to ask for")
+    parser.add_argument(
+        "--pool-size", type=int, default=20, help="DB_POOL_MAX_SIZE (default: the server's own)"
+    )
     parser.add_argument(
         "--postgres",
         choices=["auto", "env", "machine", "embedded"],
@@ -118,10 +121,18 @@ def background_cores(seconds: float = 1.0) -> float:
     return (MachineCpu.now().busy - before.busy) / seconds
 
 
-def setup_lines(plan: Plan, sizes: dict[int, int], seconds: float, idle: float) -> list[str]:
+def setup_lines(
+    plan: Plan,
+    sizes: dict[int, int],
+    seconds: float,
+    idle: float,
+    code: tuple[CodeState, CodeState],
+) -> list[str]:
     pools = ", ".join(f"{size} with --workers {w}" for w, size in sizes.items())
+    moved = "" if code[0].digest == code[1].digest else " (**the code changed during the run**)"
     return [
         f"command: `{plan.command}` ({seconds / 60:.1f} minutes)",
+        f"server code: {code[0].describe()}{moved}",
         f"before the run, the machine's other processes kept {idle:.2f} cores busy",
         "chat-server: `chat-server --workers N` (uvicorn) with LOG_LEVEL=warning, "
         f"DB_POOL_MAX_SIZE per process: {pools} ({STORAGE_POOL_SIZE} for the storage part), "
@@ -145,6 +156,7 @@ def setup_lines(plan: Plan, sizes: dict[int, int], seconds: float, idle: float) 
 def main(argv: list[str] | None = None) -> None:
     plan = parse_plan(sys.argv[1:] if argv is None else argv)
     started = time.monotonic()
+    code_before = CodeState.now()
     idle = background_cores()
     results = Results()
     with (
@@ -164,9 +176,9 @@ def main(argv: list[str] | None = None) -> None:
                         load_part(part, plan, setting, results)
         except StartError as error:
             raise SystemExit(f"bench: {error}") from None
-    report = render(
-        plan, machine, results, setup_lines(plan, sizes, time.monotonic() - started, idle)
-    )
+    code = (code_before, CodeState.now())
+    setup = setup_lines(plan, sizes, time.monotonic() - started, idle, code)
+    report = render(plan, machine, results, setup)
     print(report)
     if plan.output is not None:
         plan.output.write_text(report + "\n")
