@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bench.parts import Setting, load_part, progress
 from bench.plan import DEFAULT, PARTS, QUICK, Plan
-from bench.postgres import EMBEDDED_MAX_CONNECTIONS, PostgresServer, locate, throwaway_database
+from bench.postgres import PostgresServer, locate, throwaway_database
 from bench.processes import StartError
 from bench.procfs import MachineCpu
 from bench.provenance import CodeState
@@ -101,13 +101,6 @@ def pool_sizes(plan: Plan, postgres: PostgresServer, notes: list[str]) -> dict[i
                 f"{postgres.max_connections - postgres.reserved_connections - left} otherwise "
                 f"taken or kept for the benchmark): with --workers {workers} each process had "
                 f"{sizes[workers]}. Nothing in PostgreSQL's configuration was changed."
-            )
-        if sizes[workers] < max(plan.concurrencies):
-            notes.append(
-                f"With --workers {workers}, a process may have more turns running at once "
-                f"({max(plan.concurrencies)} sessions) than connections in its pool "
-                f"({sizes[workers]}). `--postgres embedded` runs on a PostgreSQL of the "
-                f"benchmark's own that allows {EMBEDDED_MAX_CONNECTIONS} connections."
             )
         if sizes[workers] < 2:
             raise SystemExit(f"PostgreSQL has no room for {workers} pools of connections")
