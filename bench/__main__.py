@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import signal
 import sys
 import tempfile
 import time
@@ -146,8 +147,14 @@ def setup_lines(
     ]
 
 
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    # As SystemExit, a termination still stops the servers and drops the throwaway databases.
+    sys.exit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> None:
     plan = parse_plan(sys.argv[1:] if argv is None else argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     started = time.monotonic()
     code_before = CodeState.now()
     idle = background_cores()
