@@ -7,6 +7,7 @@ import os
 import platform
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from bench.plan import Plan
 from bench.results import (
@@ -270,6 +271,10 @@ def _memory_section(memory: list[PeakMemory]) -> list[str]:
     ]
 
 
+# The analysis of the figures, kept by hand beside the code and carried into every report.
+WHY = Path(__file__).with_name("why.md")
+
+
 def render(plan: Plan, machine: Machine, results: Results, setup: list[str]) -> str:
     lines = [
         "# Benchmarks",
@@ -292,6 +297,8 @@ def render(plan: Plan, machine: Machine, results: Results, setup: list[str]) -> 
             ),
             "",
         ]
+        if WHY.exists():
+            lines += [WHY.read_text().rstrip(), ""]
     if results.ttft:
         lines += _ttft_section(plan, results.ttft)
     if results.throughput:
