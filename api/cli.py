@@ -5,10 +5,12 @@ import copy
 import sys
 from typing import Any
 
+import psycopg
 import uvicorn
 from pydantic import ValidationError
 from uvicorn.config import LOGGING_CONFIG
 
+from api.database import redacted
 from api.settings import Settings, get_settings
 
 
@@ -34,6 +36,23 @@ def _parse_args(settings: Settings, argv: list[str] | None) -> argparse.Namespac
     return parser.parse_args(argv)
 
 
+def _check_database(settings: Settings) -> None:
+    """Fails in one line, before the server starts, when DATABASE_URL cannot be reached."""
+    if settings.database_url is None:
+        return
+    url = settings.database_url.get_secret_value()
+    try:
+        timeout = max(1, round(settings.db_connect_timeout_seconds))
+        psycopg.connect(url, connect_timeout=timeout).close()
+    except psycopg.Error as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        try:
+            where = redacted(url)
+        except psycopg.Error:
+            where = "DATABASE_URL (not a valid connection string)"
+        sys.exit(f"chat-server: cannot connect to PostgreSQL at {where}: {reason}")
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         settings = get_settings()
@@ -48,6 +67,7 @@ def main(argv: list[str] | None = None) -> None:
             "OPENAI_BASE_URL (for an OpenAI-compatible server), in the environment or in .env"
         )
     args = _parse_args(settings, argv)
+    _check_database(settings)
     uvicorn.run(
         "api.main:create_app",
         factory=True,

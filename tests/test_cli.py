@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 
 from api.database import redacted
-from tests.servers import CHAT_SERVER, chat_server_process, server_environment
+from tests.servers import CHAT_SERVER, chat_server_process, free_port, server_environment
 
 
 def _run(cwd: Path, **settings: str) -> subprocess.CompletedProcess[str]:
@@ -35,6 +35,20 @@ def test_invalid_setting_is_one_clear_line(scratch_dir: Path) -> None:
     result = _run(scratch_dir, OPENAI_API_KEY="sk-test", PORT="eighty")
     assert result.returncode == 1
     assert result.stderr.startswith("chat-server: invalid settings: PORT")
+    assert "Traceback" not in result.stderr
+
+
+def test_unreachable_database_is_one_clear_line_without_the_password(scratch_dir: Path) -> None:
+    result = _run(
+        scratch_dir,
+        OPENAI_API_KEY="sk-test",
+        DATABASE_URL=f"postgresql://chat:s3cret@127.0.0.1:{free_port()}/chat",
+        DB_CONNECT_TIMEOUT_SECONDS="2",
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("chat-server: cannot connect to PostgreSQL at ")
+    assert result.stderr.count("\n") == 1
+    assert "s3cret" not in result.stderr
     assert "Traceback" not in result.stderr
 
 
