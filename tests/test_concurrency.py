@@ -7,11 +7,11 @@ from pathlib import Path
 
 import httpx
 
-from tests.chat_client import eventually, new_session
+from tests.chat_client import new_session
 from tests.fakes import FakeChatModel
 from tests.openai_stub import StubBehaviour
 from tests.servers import chat_server_process, server_environment
-from tests.stored import checkpoint_footprint, stored_turns
+from tests.stored import stored_turns
 
 MESSAGES = [f"message {i}" for i in range(10)]
 
@@ -59,35 +59,3 @@ async def test_simultaneous_messages_through_two_server_processes(
         session_id = await new_session(one)
         await _send_all_at_once([one, two], session_id)
     assert_each_message_followed_by_its_reply(await stored_turns(database_url, session_id))
-
-
-async def test_a_turn_queued_behind_a_deletion_finds_no_session(
-    client: httpx.AsyncClient, fake_model: FakeChatModel, database_url: str
-) -> None:
-    fake_model.gate = asyncio.Event()
-    session_id = await new_session(client)
-    async with client.stream("POST", f"/chat/{session_id}", content="first") as running:
-        chunks = running.aiter_text()
-        assert await anext(chunks) == "You"
-        queued = asyncio.create_task(client.post(f"/chat/{session_id}", content="second"))
-        deleted = asyncio.create_task(client.delete(f"/chat/{session_id}"))
-
-        async def both_waiting() -> bool:
-            # The queued turn holds no lock yet and the deletion has removed the row.
-            return not await session_exists(client, session_id) and not queued.done()
-
-        await eventually(both_waiting)
-        fake_model.gate.set()
-        assert "".join([chunk async for chunk in chunks]) == " said: first\n"
-    assert (await queued).status_code == 404
-    assert (await deleted).status_code == 204
-    assert checkpoint_footprint(database_url, session_id) == {
-        "checkpoints": 0,
-        "checkpoint_blobs": 0,
-        "checkpoint_writes": 0,
-        "blob_bytes": 0,
-    }
-
-
-async def session_exists(http: httpx.AsyncClient, session_id: str) -> bool:
-    return (await http.get(f"/chat/{session_id}")).status_code == 200
