@@ -51,35 +51,41 @@ async def _retry_is_not_duplicated(
     assert len(await stored_turns(database_url, session_id)) == 4
 
 
-@pytest.mark.parametrize("accept", ["*/*", "text/event-stream"])
-async def test_upstream_error_before_the_first_token_is_502_and_changes_nothing(
-    http: httpx.AsyncClient, stub_behaviour: StubBehaviour, database_url: str, accept: str
+# A model that fails before its first token: an honest status code, and the session unchanged.
+BEFORE_THE_FIRST_TOKEN = [
+    pytest.param({"fail_status": 500}, "*/*", 502, "the model server answered HTTP 500", id="502"),
+    pytest.param(
+        {"fail_status": 500},
+        "text/event-stream",
+        502,
+        "the model server answered HTTP 500",
+        id="502-sse",
+    ),
+    pytest.param({"stall_seconds": 5.0}, "*/*", 504, "the model did not answer in time", id="504"),
+]
+
+
+@pytest.mark.parametrize(("failure", "accept", "status", "detail"), BEFORE_THE_FIRST_TOKEN)
+async def test_failure_before_the_first_token_is_a_status_code_and_changes_nothing(
+    http: httpx.AsyncClient,
+    stub_behaviour: StubBehaviour,
+    database_url: str,
+    failure: dict[str, float],
+    accept: str,
+    status: int,
+    detail: str,
 ) -> None:
     session_id = await _first_turn_then(http)
     before = await stored_turns(database_url, session_id)
-    stub_behaviour.fail_status = 500
+    for name, value in failure.items():
+        setattr(stub_behaviour, name, value)
 
     response = await http.post(
         f"/chat/{session_id}", content="What's my name again?", headers={"Accept": accept}
     )
 
-    assert response.status_code == 502
-    assert response.json() == {"detail": "the model server answered HTTP 500"}
-    assert await stored_turns(database_url, session_id) == before
-    await _retry_is_not_duplicated(http, session_id, stub_behaviour, database_url)
-
-
-async def test_model_timeout_before_the_first_token_is_504_and_changes_nothing(
-    http: httpx.AsyncClient, stub_behaviour: StubBehaviour, database_url: str
-) -> None:
-    session_id = await _first_turn_then(http)
-    before = await stored_turns(database_url, session_id)
-    stub_behaviour.stall_seconds = 5.0
-
-    response = await http.post(f"/chat/{session_id}", content="What's my name again?")
-
-    assert response.status_code == 504
-    assert response.json() == {"detail": "the model did not answer in time"}
+    assert response.status_code == status
+    assert response.json() == {"detail": detail}
     assert await stored_turns(database_url, session_id) == before
     await _retry_is_not_duplicated(http, session_id, stub_behaviour, database_url)
 
