@@ -10,8 +10,8 @@ import uvicorn
 from pydantic import ValidationError
 from uvicorn.config import LOGGING_CONFIG
 
-from api.database import redacted
 from api.settings import Settings, get_settings
+from api.store.database import redacted
 
 
 def _log_config(level: str) -> dict[str, Any]:

@@ -1,25 +1,16 @@
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from langchain_core.language_models import BaseChatModel
 
-from api.failures import DATABASE_ERRORS
+from api.errors import add_error_handlers
 from api.resources import open_resources
-from api.routes import chat, health
+from api.routes import chat, health, page
 from api.settings import Settings, get_settings
-
-logger = logging.getLogger("chat_server")
-
-
-async def _database_unavailable(_request: Request, error: Exception) -> JSONResponse:
-    logger.warning("database unavailable: %s", error)
-    return JSONResponse({"detail": "the database is unavailable; try again shortly"}, 503)
 
 
 def create_app(
@@ -37,8 +28,8 @@ def create_app(
         summary="LLM chat with memory in PostgreSQL, streamed token by token.",
         lifespan=lifespan,
     )
-    for error in DATABASE_ERRORS:
-        app.add_exception_handler(error, _database_unavailable)
+    add_error_handlers(app)
     app.include_router(chat.router)
     app.include_router(health.router)
+    app.include_router(page.router)
     return app

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from fastapi.sse import KEEPALIVE_COMMENT, EventSourceResponse, format_sse_event
 from starlette.responses import StreamingResponse
 
-from api.failures import Failure
-from api.turns import OnDisconnect, Reply, Token, Turn, TurnEvent
+from api.conversations import Failure, OnDisconnect, Reply, Token, Turn, TurnEvent
 
 # Proxies such as nginx buffer responses unless told not to; a stream must not wait in a buffer.
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -49,24 +48,30 @@ class StreamPolicy:
     on_disconnect: OnDisconnect
 
 
+def _encode_one(event: TurnEvent | None, encoding: _Encoding) -> bytes | None:
+    if event is None:
+        return encoding.heartbeat
+    if isinstance(event, Token):
+        return encoding.token(event.content)
+    if isinstance(event, Reply):
+        return encoding.end(event.message_id)
+    if isinstance(event, Failure):
+        return encoding.error(event.message)
+    return None  # the state as a whole is for the LangGraph API's clients
+
+
 async def _encode(
-    first: TurnEvent, turn: Turn, encoding: _Encoding, policy: StreamPolicy
+    opening: list[TurnEvent], turn: Turn, encoding: _Encoding, policy: StreamPolicy
 ) -> AsyncIterator[bytes]:
-    event: TurnEvent | None = first
+    pending: list[TurnEvent | None] = list(opening)
     try:
         while True:
-            if event is None:
-                if encoding.heartbeat:
-                    yield encoding.heartbeat
-            elif isinstance(event, Token):
-                yield encoding.token(event.content)
-            elif isinstance(event, Reply):
-                yield encoding.end(event.message_id)
-            elif isinstance(event, Failure):
-                yield encoding.error(event.message)
+            for event in pending:
+                if (data := _encode_one(event, encoding)) is not None:
+                    yield data
             if turn.ended:
                 return
-            event = await turn.next_event(timeout=policy.heartbeat_seconds)
+            pending = [await turn.next_event(timeout=policy.heartbeat_seconds)]
     finally:
         # Reached early only when the client has gone.
         if not turn.ended and policy.on_disconnect == "cancel":
@@ -78,12 +83,12 @@ def wants_event_stream(accept: str | None) -> bool:
 
 
 def stream_response(
-    first: TurnEvent, turn: Turn, *, event_stream: bool, policy: StreamPolicy
+    opening: list[TurnEvent], turn: Turn, *, event_stream: bool, policy: StreamPolicy
 ) -> StreamingResponse:
     if event_stream:
-        return EventSourceResponse(_encode(first, turn, SSE, policy), headers=STREAM_HEADERS)
+        return EventSourceResponse(_encode(opening, turn, SSE, policy), headers=STREAM_HEADERS)
     return StreamingResponse(
-        _encode(first, turn, TEXT, policy),
+        _encode(opening, turn, TEXT, policy),
         media_type="text/plain; charset=utf-8",
         headers=STREAM_HEADERS,
     )

@@ -13,7 +13,7 @@ from uuid import uuid4
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from api.database import redacted, start_embedded
+from api.store.database import redacted, start_embedded
 
 MACHINE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 EMBEDDED_DIR = Path(__file__).resolve().parent.parent / ".data" / "bench-postgres"

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import httpx
-import openai
 from langchain_openai import ChatOpenAI
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,17 +36,3 @@ def make_chat_model(settings: ModelSettings) -> ChatOpenAI:
         timeout=settings.model_timeout_seconds,
         max_retries=settings.model_max_retries,
     )
-
-
-MODEL_TIMEOUTS: tuple[type[Exception], ...] = (openai.APITimeoutError, httpx.TimeoutException)
-
-
-def describe_model_error(error: BaseException) -> str | None:
-    """What went wrong in a call to the model, in words fit for its user; None if nothing did."""
-    if isinstance(error, MODEL_TIMEOUTS):
-        return "the model did not answer in time"
-    if isinstance(error, openai.APIStatusError):
-        return f"the model server answered HTTP {error.status_code}"
-    if isinstance(error, openai.APIError | httpx.HTTPError):
-        return "the connection to the model server failed"
-    return None

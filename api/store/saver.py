@@ -7,7 +7,7 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg import AsyncCursor
 from psycopg.rows import DictRow, dict_row
 
-from api.database import Pool
+from api.store.database import Pool
 
 # Everything of a thread's root namespace but its latest checkpoint and the blob versions that
 # checkpoint reads, in one statement: data-modifying CTEs share one snapshot and one commit.

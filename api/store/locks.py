@@ -5,6 +5,7 @@ import itertools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import NamedTuple
 from uuid import UUID
 
 from psycopg import AsyncConnection, OperationalError
@@ -12,14 +13,19 @@ from psycopg.rows import DictRow, dict_row
 
 logger = logging.getLogger("chat_server.locks")
 
+# Whether some process holds the lock of the session whose id (as text) is `{key}`: a
+# bigint advisory lock shows in pg_locks as its high and low 32 bits.
+LOCK_HELD = (
+    "EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    " AND classid = ((hashtextextended({key}, 0) >> 32) & 4294967295)::oid"
+    " AND objid = (hashtextextended({key}, 0) & 4294967295)::oid)"
+)
 # The session is looked up in the same statement: a turn that gets the lock knows that its
 # session was not deleted before, and a deleted session's turn need not wait for the lock.
-_TRY_LOCK = """
-SELECT pg_try_advisory_lock(hashtextextended(%(key)s, 0)) AS locked,
-    %(owner)s::text IS NULL
-    OR EXISTS (SELECT 1 FROM chat_sessions WHERE id = %(key)s::uuid AND owner = %(owner)s)
-    AS present
-"""
+_TRY_LOCK = (
+    "SELECT pg_try_advisory_lock(hashtextextended(%(key)s, 0)) AS locked, {present} AS present"
+)
 _UNLOCK = "SELECT pg_advisory_unlock(hashtextextended(%s, 0))"
 # How long a turn waits before it asks again for a lock another process holds.
 _RETRY_SECONDS = (0.002, 0.005, 0.01, 0.02, 0.05)
@@ -27,6 +33,15 @@ _RETRY_SECONDS = (0.002, 0.005, 0.01, 0.02, 0.05)
 
 class SessionGone(Exception):
     """The session to lock does not exist (any more), or belongs to someone else."""
+
+
+class SessionBusy(Exception):
+    """The session's lock is held by a running turn, and the caller would not wait."""
+
+
+class LockResult(NamedTuple):
+    locked: bool
+    present: bool
 
 
 class SessionLocks:
@@ -40,7 +55,10 @@ class SessionLocks:
     and PostgreSQL releases every lock it held.
     """
 
-    def __init__(self, conninfo: str, connect_timeout: float) -> None:
+    def __init__(self, conninfo: str, connect_timeout: float, *, owned: str) -> None:
+        """`owned`: the SQL condition that the session `%(key)s` belongs to `%(owner)s`."""
+        self._owned_lock = _TRY_LOCK.format(present=owned)
+        self._any_lock = _TRY_LOCK.format(present="true")
         self._conninfo = conninfo
         self._connect_timeout = connect_timeout
         self._connection: AsyncConnection[DictRow] | None = None
@@ -79,22 +97,22 @@ class SessionLocks:
             else:
                 self._local[session_id] = (lock, users - 1)
 
-    async def _try_lock(self, key: str, owner: str | None) -> tuple[bool, bool]:
-        """Whether the lock was taken, and whether the session is there."""
+    async def _try_lock(self, key: str, owner: str | None) -> LockResult:
+        statement = self._any_lock if owner is None else self._owned_lock
         params = {"key": key, "owner": owner}
         conn = await self._conn()
         try:
-            cur = await conn.execute(_TRY_LOCK, params)
+            cur = await conn.execute(statement, params)
         except OperationalError:
             if not conn.broken:
                 raise
             # The server restarted since this connection last spoke: once more, on a new one.
-            cur = await (await self._conn()).execute(_TRY_LOCK, params)
+            cur = await (await self._conn()).execute(statement, params)
         row = await cur.fetchone()
         assert row is not None
-        return bool(row["locked"]), bool(row["present"])
+        return LockResult(locked=bool(row["locked"]), present=bool(row["present"]))
 
-    async def _acquire(self, key: str, owner: str | None) -> None:
+    async def _acquire(self, key: str, owner: str | None, wait: bool) -> None:
         for attempt in itertools.count():
             attempt_ = asyncio.ensure_future(self._try_lock(key, owner))
             try:
@@ -109,10 +127,12 @@ class SessionLocks:
                 raise SessionGone(key)
             if locked:
                 return
+            if not wait:
+                raise SessionBusy(key)
             await asyncio.sleep(_RETRY_SECONDS[min(attempt, len(_RETRY_SECONDS) - 1)])
 
-    def _release_if_taken(self, attempt: asyncio.Future[tuple[bool, bool]], key: str) -> None:
-        if attempt.cancelled() or attempt.exception() is not None or not attempt.result()[0]:
+    def _release_if_taken(self, attempt: asyncio.Future[LockResult], key: str) -> None:
+        if attempt.cancelled() or attempt.exception() is not None or not attempt.result().locked:
             return
         task = asyncio.ensure_future(self._release(key))
         self._releasing.add(task)
@@ -127,12 +147,31 @@ class SessionLocks:
             logger.warning("could not release the lock of session %s", key, exc_info=True)
 
     @asynccontextmanager
-    async def hold(self, session_id: UUID, owner: str | None = None) -> AsyncIterator[None]:
-        """Holds the session's lock; with an owner, raises SessionGone unless they have it."""
+    async def hold(self, session_id: UUID, owner: str, *, wait: bool = True) -> AsyncIterator[None]:
+        """Holds the session's lock; raises SessionGone unless `owner` has the session, and
+        SessionBusy if another turn holds it and `wait` is false."""
+        async with self._holding(session_id, owner, wait):
+            yield
+
+    @asynccontextmanager
+    async def hold_any(self, session_id: UUID) -> AsyncIterator[None]:
+        """Holds the session's lock, whether or not the session exists (to outwait a turn)."""
+        async with self._holding(session_id, None, True):
+            yield
+
+    @asynccontextmanager
+    async def _holding(
+        self, session_id: UUID, owner: str | None, wait: bool
+    ) -> AsyncIterator[None]:
         key = str(session_id)
+        if not wait and self._busy_here(session_id):
+            raise SessionBusy(key)
         async with self._local_turn(session_id):
-            await self._acquire(key, owner)
+            await self._acquire(key, owner, wait)
             try:
                 yield
             finally:
                 await asyncio.shield(self._release(key))
+
+    def _busy_here(self, session_id: UUID) -> bool:
+        return session_id in self._local

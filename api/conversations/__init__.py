@@ -1,0 +1,30 @@
+"""What a conversation is: create, find the caller's, take a turn, read, list, delete.
+Knows nothing of HTTP; every front door goes through `Conversations`."""
+
+from api.conversations.failures import Failure, SessionNotFound
+from api.conversations.service import Conversation, Conversations
+from api.conversations.turns import (
+    OnDisconnect,
+    Reply,
+    Token,
+    Turn,
+    TurnEvent,
+    TurnRequest,
+    Update,
+    Values,
+)
+
+__all__ = [
+    "Conversation",
+    "Conversations",
+    "Failure",
+    "OnDisconnect",
+    "Reply",
+    "SessionNotFound",
+    "Token",
+    "Turn",
+    "TurnEvent",
+    "TurnRequest",
+    "Update",
+    "Values",
+]

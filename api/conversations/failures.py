@@ -1,0 +1,49 @@
+"""What can go wrong with a conversation, in the words its user is told."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+import openai
+import psycopg
+import psycopg_pool
+
+DATABASE_ERRORS: tuple[type[Exception], ...] = (psycopg.OperationalError, psycopg_pool.PoolTimeout)
+MODEL_TIMEOUTS: tuple[type[Exception], ...] = (openai.APITimeoutError, httpx.TimeoutException)
+
+NO_SUCH_SESSION = "no such session"
+DATABASE_UNAVAILABLE = "the database is unavailable; try again shortly"
+
+
+class SessionNotFound(Exception):
+    """The session does not exist, or it is not the caller's: the same answer, a 404."""
+
+    def __init__(self) -> None:
+        super().__init__(NO_SUCH_SESSION)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a turn failed, as the client is told: an HTTP status and a message."""
+
+    status: int
+    message: str
+
+
+def _model_failure(error: BaseException) -> Failure | None:
+    if isinstance(error, MODEL_TIMEOUTS):
+        return Failure(504, "the model did not answer in time")
+    if isinstance(error, openai.APIStatusError):
+        return Failure(502, f"the model server answered HTTP {error.status_code}")
+    if isinstance(error, openai.APIError | httpx.HTTPError):
+        return Failure(502, "the connection to the model server failed")
+    return None
+
+
+def classify(error: BaseException) -> Failure:
+    if failure := _model_failure(error):
+        return failure
+    if isinstance(error, DATABASE_ERRORS):
+        return Failure(503, DATABASE_UNAVAILABLE)
+    return Failure(500, "internal error")

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID, uuid4
+
+from langchain_core.messages import BaseMessage, HumanMessage
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import StateSnapshot
+
+from api.conversations.failures import SessionNotFound
+from api.conversations.turns import Turn, TurnRequest, TurnRunner, thread_config
+from api.store.locks import SessionLocks
+from api.store.saver import PooledPostgresSaver
+from api.store.sessions import Session, SessionQuery, Sessions
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """A session and the state of its conversation."""
+
+    session: Session
+    state: StateSnapshot
+
+    @property
+    def messages(self) -> list[BaseMessage]:
+        return list(self.state.values.get("messages", []))
+
+
+class Conversations:
+    """The one home of a conversation: every route asks here, and nothing below it.
+
+    A session belongs to the owner that created it ('' for everyone while the API is open);
+    for any other owner it does not exist, and every method says so with SessionNotFound.
+    """
+
+    def __init__(
+        self,
+        graph: CompiledStateGraph,
+        saver: PooledPostgresSaver,
+        sessions: Sessions,
+        locks: SessionLocks,
+    ) -> None:
+        self.graph = graph
+        self._saver = saver
+        self._sessions = sessions
+        self._locks = locks
+        self._turns = TurnRunner(graph, saver, locks)
+
+    async def create(
+        self,
+        owner: str,
+        *,
+        session_id: UUID | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Session | None:
+        """A new session; None if `session_id` is taken already."""
+        return await self._sessions.create(owner, session_id=session_id, metadata=metadata)
+
+    async def get(self, session_id: UUID, owner: str) -> Session:
+        session = await self._sessions.get(session_id, owner)
+        if session is None:
+            raise SessionNotFound
+        return session
+
+    async def state(self, session: Session) -> StateSnapshot:
+        return await self.graph.aget_state(thread_config(session.id))
+
+    async def open(self, session_id: UUID, owner: str) -> Conversation:
+        session = await self.get(session_id, owner)
+        return Conversation(session, await self.state(session))
+
+    async def history(self, session: Session, limit: int | None = None) -> list[StateSnapshot]:
+        """The session's kept checkpoints, newest first."""
+        states: list[StateSnapshot] = []
+        async for state in self.graph.aget_state_history(thread_config(session.id), limit=limit):
+            states.append(state)
+        return states
+
+    async def update_metadata(
+        self, session_id: UUID, owner: str, metadata: dict[str, Any]
+    ) -> Session:
+        session = await self._sessions.update_metadata(session_id, owner, metadata)
+        if session is None:
+            raise SessionNotFound
+        return session
+
+    async def delete(self, session_id: UUID, owner: str) -> None:
+        """Deletes the session and its whole conversation, after any turn running on it."""
+        # Without the row, no new turn can start; the lock waits out a turn already running,
+        # whose checkpoint would otherwise land after the thread's deletion and outlive it.
+        if not await self._sessions.delete(session_id, owner):
+            raise SessionNotFound
+        async with self._locks.hold_any(session_id):
+            await self._saver.adelete_thread(str(session_id))
+
+    async def page(self, owner: str, limit: int, after: Session | None = None) -> list[Session]:
+        return await self._sessions.page(owner, limit, after)
+
+    async def search(self, owner: str, query: SessionQuery) -> tuple[list[Session], int]:
+        return await self._sessions.search(owner, query)
+
+    def start_turn(
+        self,
+        session_id: UUID,
+        owner: str,
+        messages: Sequence[HumanMessage],
+        *,
+        reject_if_busy: bool = False,
+        at_checkpoint: str | None = None,
+    ) -> Turn:
+        """Starts a turn on the caller's session; its first event says whether it could."""
+        # Every message needs its id before the turn, so that a failed turn can take it back.
+        with_ids = [m if m.id else m.model_copy(update={"id": str(uuid4())}) for m in messages]
+        request = TurnRequest(session_id, owner, with_ids, reject_if_busy, at_checkpoint)
+        return self._turns.start(request)
+
+    async def drain(self, timeout: float) -> None:
+        await self._turns.drain(timeout)

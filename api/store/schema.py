@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from api.store.database import Pool
+from api.store.saver import PooledPostgresSaver
+
+# Append-only, like the checkpointer's own MIGRATIONS: step N runs once, on a database at
+# version N. The first steps are idempotent because databases made before this list existed
+# have the table without a record of it.
+MIGRATIONS = (
+    """CREATE TABLE IF NOT EXISTS chat_sessions (
+        id uuid PRIMARY KEY,
+        owner text NOT NULL DEFAULT '',
+        created_at timestamptz NOT NULL DEFAULT clock_timestamp()
+    )""",
+    """CREATE INDEX IF NOT EXISTS chat_sessions_owner_created
+        ON chat_sessions (owner, created_at DESC, id DESC)""",
+    "ALTER TABLE chat_sessions ADD COLUMN IF NOT EXISTS metadata jsonb NOT NULL DEFAULT '{}'",
+    """ALTER TABLE chat_sessions
+        ADD COLUMN IF NOT EXISTS updated_at timestamptz NOT NULL DEFAULT clock_timestamp()""",
+)
+
+# Any constant works: it only keeps two starting processes from migrating at once.
+_SCHEMA_LOCK_KEY = 0x63686174
+
+
+async def prepare_schema(pool: Pool, saver: PooledPostgresSaver) -> None:
+    """Brings the sessions table and the checkpointer's tables up to date."""
+    async with pool.connection() as conn:
+        await conn.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK_KEY,))
+        try:
+            await conn.execute("CREATE TABLE IF NOT EXISTS chat_migrations (v integer PRIMARY KEY)")
+            cur = await conn.execute("SELECT coalesce(max(v), -1) AS v FROM chat_migrations")
+            row = await cur.fetchone()
+            done = -1 if row is None else int(row["v"])
+            for version in range(done + 1, len(MIGRATIONS)):
+                async with conn.transaction():
+                    await conn.execute(MIGRATIONS[version])
+                    await conn.execute("INSERT INTO chat_migrations (v) VALUES (%s)", (version,))
+            await saver.setup()
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK_KEY,))

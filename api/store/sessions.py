@@ -1,0 +1,188 @@
+from __future__ import annotations
+
+import base64
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+from uuid import UUID, uuid4
+
+from psycopg.rows import DictRow
+from psycopg.types.json import Jsonb
+
+from api.store.database import Pool
+from api.store.locks import LOCK_HELD
+
+# The one statement of "is this the caller's session?": `owner` is '' for everyone when the API
+# is open. The session locks ask it in their lock statement too (`SessionLocks(owned=...)`).
+OWNED = "EXISTS (SELECT 1 FROM chat_sessions WHERE id = %(key)s::uuid AND owner = %(owner)s)"
+
+_COLUMNS = "id, created_at, updated_at, metadata"
+# A turn changes the session too: its latest checkpoint says when, so a turn writes nothing here.
+_UPDATED_AT = (
+    "greatest(updated_at, (SELECT max((c.checkpoint ->> 'ts')::timestamptz) FROM checkpoints c"
+    " WHERE c.thread_id = chat_sessions.id::text AND c.checkpoint_ns = ''))"
+)
+_BUSY = LOCK_HELD.format(key="id::text")
+_READ = f"id, created_at, {_UPDATED_AT} AS updated_at, metadata, {_BUSY} AS busy"
+
+# A cursor is the microseconds of created_at since the epoch, then the 16 bytes of the id.
+_CURSOR = struct.Struct(">q16s")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+SortKey = Literal["created_at", "updated_at", "thread_id"]
+_SORT_COLUMNS: dict[str, str] = {
+    "created_at": "created_at",
+    "updated_at": "updated_at",
+    "thread_id": "id",
+}
+
+
+@dataclass(frozen=True)
+class Session:
+    id: UUID
+    created_at: datetime
+    updated_at: datetime | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    busy: bool = False
+
+
+@dataclass(frozen=True)
+class SessionQuery:
+    """Which sessions to find: those whose metadata, laid over `defaults`, holds `contains`."""
+
+    contains: dict[str, Any] = field(default_factory=dict)
+    defaults: dict[str, Any] = field(default_factory=dict)
+    ids: Sequence[UUID] | None = None
+    busy: bool | None = None
+    limit: int = 10
+    offset: int = 0
+    sort_by: SortKey = "created_at"
+    descending: bool = True
+
+
+def _session(row: DictRow) -> Session:
+    return Session(
+        id=row["id"],
+        created_at=row["created_at"],
+        updated_at=row.get("updated_at"),
+        metadata=row.get("metadata") or {},
+        busy=bool(row.get("busy", False)),
+    )
+
+
+class Sessions:
+    """The sessions that exist, and whose they are: the conversations live in the checkpointer."""
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+
+    async def _one(self, query: str, params: dict[str, Any]) -> Session | None:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(query, params)
+            row = await cur.fetchone()
+        return None if row is None else _session(row)
+
+    async def create(
+        self,
+        owner: str = "",
+        *,
+        session_id: UUID | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Session | None:
+        """A new session; None if one with `session_id` exists already (whoever owns it)."""
+        return await self._one(
+            "INSERT INTO chat_sessions (id, owner, metadata) VALUES (%(id)s, %(owner)s, %(meta)s)"
+            f" ON CONFLICT (id) DO NOTHING RETURNING {_COLUMNS}",
+            {"id": session_id or uuid4(), "owner": owner, "meta": Jsonb(metadata or {})},
+        )
+
+    async def get(self, session_id: UUID, owner: str = "") -> Session | None:
+        return await self._one(
+            f"SELECT {_READ} FROM chat_sessions WHERE id = %(id)s AND owner = %(owner)s",
+            {"id": session_id, "owner": owner},
+        )
+
+    async def update_metadata(
+        self, session_id: UUID, owner: str, metadata: dict[str, Any]
+    ) -> Session | None:
+        """Merges `metadata` into the session's (a key set to null stays, as null)."""
+        return await self._one(
+            "UPDATE chat_sessions SET metadata = metadata || %(meta)s, updated_at = now()"
+            f" WHERE id = %(id)s AND owner = %(owner)s RETURNING {_COLUMNS}",
+            {"id": session_id, "owner": owner, "meta": Jsonb(metadata)},
+        )
+
+    async def delete(self, session_id: UUID, owner: str = "") -> bool:
+        """Deletes the session's row; False if the owner has no such session."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "DELETE FROM chat_sessions WHERE id = %s AND owner = %s", (session_id, owner)
+            )
+            return cur.rowcount == 1
+
+    async def page(self, owner: str, limit: int, after: Session | None = None) -> list[Session]:
+        """The owner's sessions, newest first: up to `limit` of those that come after `after`."""
+        # The row comparison walks the (owner, created_at DESC, id DESC) index from `after` on.
+        query = f"SELECT {_COLUMNS} FROM chat_sessions WHERE owner = %(owner)s"
+        params: dict[str, Any] = {"owner": owner, "limit": limit}
+        if after is not None:
+            query += " AND (created_at, id) < (%(at)s, %(id)s)"
+            params |= {"at": after.created_at, "id": after.id}
+        query += " ORDER BY created_at DESC, id DESC LIMIT %(limit)s"
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(query, params)
+            return [_session(row) for row in await cur.fetchall()]
+
+    async def search(self, owner: str, query: SessionQuery) -> tuple[list[Session], int]:
+        """A page of the owner's sessions that match `query`, and how many match in all."""
+        contains, limit, offset = query.contains, query.limit, query.offset
+        where = ["owner = %(owner)s"]
+        params: dict[str, Any] = {"owner": owner, "limit": limit, "offset": offset}
+        if contains:
+            where.append("(%(defaults)s::jsonb || metadata) @> %(contains)s::jsonb")
+            params |= {"defaults": Jsonb(query.defaults), "contains": Jsonb(contains)}
+        if query.ids is not None:
+            where.append("id = ANY(%(ids)s)")
+            params["ids"] = list(query.ids)
+        if query.busy is not None:
+            where.append(_BUSY if query.busy else f"NOT {_BUSY}")
+        direction = "DESC" if query.descending else "ASC"
+        statement = (
+            f"SELECT {_READ}, count(*) OVER () AS total FROM chat_sessions"
+            f" WHERE {' AND '.join(where)}"
+            f" ORDER BY {_SORT_COLUMNS[query.sort_by]} {direction}, id {direction}"
+            " LIMIT %(limit)s OFFSET %(offset)s"
+        )
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(statement, params)
+            rows = await cur.fetchall()
+            if rows:
+                return [_session(row) for row in rows], int(rows[0]["total"])
+            if offset == 0:
+                return [], 0
+            # Past the end: the window count has no row to ride on.
+            count = await conn.execute(
+                f"SELECT count(*) AS total FROM chat_sessions WHERE {' AND '.join(where)}",
+                params,
+            )
+            row = await count.fetchone()
+            return [], 0 if row is None else int(row["total"])
+
+
+def encode_cursor(session: Session) -> str:
+    """An opaque cursor that points just past `session` in the newest-first order."""
+    micros = (session.created_at - _EPOCH) // timedelta(microseconds=1)
+    raw = _CURSOR.pack(micros, session.id.bytes)
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> Session:
+    """The session a cursor points past; ValueError if it is not a cursor `encode_cursor` made."""
+    try:
+        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
+        micros, id_bytes = _CURSOR.unpack(raw)
+        return Session(id=UUID(bytes=id_bytes), created_at=_EPOCH + timedelta(microseconds=micros))
+    except (ValueError, struct.error, OverflowError) as error:
+        raise ValueError("malformed cursor") from error
