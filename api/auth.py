@@ -5,13 +5,20 @@ import hmac
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from api.deps import SettingsDep
 
 bearer = HTTPBearer(
     auto_error=False,
     description="One of the keys in API_KEYS; not needed when API_KEYS is unset.",
+)
+
+# The LangGraph SDKs send their key this way (and refuse to send it in any other header).
+api_key_header = APIKeyHeader(
+    name="X-Api-Key",
+    auto_error=False,
+    description="One of the keys in API_KEYS, as the LangGraph SDKs send it.",
 )
 
 UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
@@ -31,13 +38,15 @@ def _unauthorized(detail: str) -> HTTPException:
 async def get_owner(
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    api_key: Annotated[str | None, Depends(api_key_header)],
 ) -> str:
     """The owner of the caller's sessions: '' when API_KEYS is unset, else that of its key."""
     if not settings.api_keys:
         return ""
-    if credentials is None:
-        raise _unauthorized("missing API key: send Authorization: Bearer <key>")
-    owner = owner_of(credentials.credentials)
+    key = credentials.credentials if credentials is not None else api_key
+    if key is None:
+        raise _unauthorized("missing API key: send Authorization: Bearer <key> or X-Api-Key")
+    owner = owner_of(key)
     # Digests of equal length, every key compared: the time taken tells nothing about the keys.
     matched = False
     for key in settings.api_keys:

@@ -7,9 +7,10 @@ from typing import Any
 from fastapi import FastAPI
 from langchain_core.language_models import BaseChatModel
 
+from api.cors import add_cors
 from api.errors import add_error_handlers
 from api.resources import open_resources
-from api.routes import chat, health, page
+from api.routes import chat, health, langgraph, page
 from api.settings import Settings, get_settings
 
 
@@ -17,10 +18,11 @@ def create_app(
     settings: Settings | None = None, *, chat_model: BaseChatModel | None = None
 ) -> FastAPI:
     """The chat service. Tests pass their own settings and chat model."""
+    settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        async with open_resources(settings or get_settings(), chat_model) as resources:
+        async with open_resources(settings, chat_model) as resources:
             yield {"resources": resources}
 
     app = FastAPI(
@@ -32,4 +34,6 @@ def create_app(
     app.include_router(chat.router)
     app.include_router(health.router)
     app.include_router(page.router)
+    app.include_router(langgraph.router)
+    add_cors(app, settings.cors_origins)
     return app

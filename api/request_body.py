@@ -62,16 +62,32 @@ async def _read_body(request: Request, limit: int, too_large: str) -> bytes:
     return bytes(body)
 
 
-def _from_json(text: str) -> str:
+def _parse_json(text: str) -> Any:
     try:
-        document = json.loads(text.removeprefix("\ufeff"))
+        return json.loads(text.removeprefix("\ufeff"))
     except ValueError as error:
         raise HTTPException(422, f"the body is not valid JSON: {error}") from None
     except RecursionError:
         raise HTTPException(422, "the body is not valid JSON: it is nested too deeply") from None
+
+
+def _from_json(text: str) -> str:
+    document = _parse_json(text)
     if not isinstance(document, dict) or not isinstance(document.get("message"), str):
         raise HTTPException(422, 'a JSON body must be an object: {"message": "..."}')
     return document["message"]
+
+
+async def read_json(request: Request, max_bytes: int) -> Any:
+    """A JSON body, whatever its Content-Type (LangGraph Studio sends JSON as text/plain);
+    an empty body is an empty object."""
+    limit = max_bytes * _JSON_EXPANSION + _JSON_OVERHEAD
+    body = await _read_body(request, limit, f"the body is larger than {limit} bytes")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise HTTPException(400, "the body is not valid UTF-8 text") from None
+    return _parse_json(text) if text.strip() else {}
 
 
 async def read_message(request: Request, max_bytes: int) -> str:
@@ -90,7 +106,11 @@ async def read_message(request: Request, max_bytes: int) -> str:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise HTTPException(400, "the body is not valid UTF-8 text") from None
-    message = _from_json(text) if as_json else text
+    return check_message(_from_json(text) if as_json else text, max_bytes)
+
+
+def check_message(message: str, max_bytes: int) -> str:
+    """The message, if it keeps the rules every front door applies; else an HTTP 4xx."""
     try:
         size = len(message.encode("utf-8"))
     except UnicodeEncodeError:

@@ -27,6 +27,8 @@ class Settings(ModelSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Comma-separated in the environment, not JSON; none at all leaves the API open.
     api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    # Origins of browser pages allowed to call the API, besides LangGraph Studio's.
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -38,6 +40,13 @@ class Settings(ModelSettings):
             # A value made only of commas and spaces is a mistake, not a wish for an open API.
             raise ValueError("no key in it: list keys separated by commas, or leave it unset")
         return keys
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        return tuple(origin.strip().rstrip("/") for origin in value.split(",") if origin.strip())
 
 
 @cache

@@ -1,7 +1,10 @@
+"""A turn's events written to the client as they come: the pump every streaming route shares,
+and the /chat API's two forms of it (SSE and plain text)."""
+
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from fastapi.sse import KEEPALIVE_COMMENT, EventSourceResponse, format_sse_event
@@ -12,34 +15,8 @@ from api.conversations import Failure, OnDisconnect, Reply, Token, Turn, TurnEve
 # Proxies such as nginx buffer responses unless told not to; a stream must not wait in a buffer.
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
-
-@dataclass(frozen=True)
-class _Encoding:
-    token: Callable[[str], bytes]
-    end: Callable[[str], bytes]
-    error: Callable[[str], bytes]
-    heartbeat: bytes | None
-
-
-def _sse(event: str, **data: str) -> bytes:
-    return format_sse_event(event=event, data_str=json.dumps(data, ensure_ascii=False))
-
-
-SSE = _Encoding(
-    token=lambda content: _sse("token", content=content),
-    end=lambda message_id: _sse("end", message_id=message_id),
-    error=lambda message: _sse("error", message=message),
-    heartbeat=KEEPALIVE_COMMENT,
-)
-
-# Plain text is for people at a terminal: the reply itself, then a newline; if the reply
-# breaks off, a last line says so.
-TEXT = _Encoding(
-    token=str.encode,
-    end=lambda _message_id: b"\n",
-    error=lambda message: f"\n[error: the reply was cut off: {message}]\n".encode(),
-    heartbeat=None,
-)
+# What a stream writes for an event; None stands for a silence of `heartbeat_seconds`.
+Encoder = Callable[[TurnEvent | None], Iterable[bytes]]
 
 
 @dataclass(frozen=True)
@@ -48,26 +25,15 @@ class StreamPolicy:
     on_disconnect: OnDisconnect
 
 
-def _encode_one(event: TurnEvent | None, encoding: _Encoding) -> bytes | None:
-    if event is None:
-        return encoding.heartbeat
-    if isinstance(event, Token):
-        return encoding.token(event.content)
-    if isinstance(event, Reply):
-        return encoding.end(event.message_id)
-    if isinstance(event, Failure):
-        return encoding.error(event.message)
-    return None  # the state as a whole is for the LangGraph API's clients
-
-
-async def _encode(
-    opening: list[TurnEvent], turn: Turn, encoding: _Encoding, policy: StreamPolicy
+async def pump(
+    opening: list[TurnEvent], turn: Turn, encode: Encoder, policy: StreamPolicy
 ) -> AsyncIterator[bytes]:
+    """The encoded events of `turn`, from its opening events to its end."""
     pending: list[TurnEvent | None] = list(opening)
     try:
         while True:
             for event in pending:
-                if (data := _encode_one(event, encoding)) is not None:
+                for data in encode(event):
                     yield data
             if turn.ended:
                 return
@@ -78,6 +44,40 @@ async def _encode(
             turn.cancel()
 
 
+def sse_response(
+    body: AsyncIterator[bytes], headers: Mapping[str, str] | None = None
+) -> StreamingResponse:
+    return EventSourceResponse(body, headers={**STREAM_HEADERS, **(headers or {})})
+
+
+def _sse(event: str, **data: str) -> bytes:
+    return format_sse_event(event=event, data_str=json.dumps(data, ensure_ascii=False))
+
+
+def _chat_sse(event: TurnEvent | None) -> Iterable[bytes]:
+    if event is None:
+        return (KEEPALIVE_COMMENT,)
+    if isinstance(event, Token):
+        return (_sse("token", content=event.content),)
+    if isinstance(event, Reply):
+        return (_sse("end", message_id=event.message_id),)
+    if isinstance(event, Failure):
+        return (_sse("error", message=event.message),)
+    return ()  # the state as a whole is for the LangGraph API's clients
+
+
+# Plain text is for people at a terminal: the reply itself, then a newline; if the reply
+# breaks off, a last line says so.
+def _chat_text(event: TurnEvent | None) -> Iterable[bytes]:
+    if isinstance(event, Token):
+        return (event.content.encode(),)
+    if isinstance(event, Reply):
+        return (b"\n",)
+    if isinstance(event, Failure):
+        return (f"\n[error: the reply was cut off: {event.message}]\n".encode(),)
+    return ()
+
+
 def wants_event_stream(accept: str | None) -> bool:
     return accept is not None and "text/event-stream" in accept.lower()
 
@@ -86,9 +86,9 @@ def stream_response(
     opening: list[TurnEvent], turn: Turn, *, event_stream: bool, policy: StreamPolicy
 ) -> StreamingResponse:
     if event_stream:
-        return EventSourceResponse(_encode(opening, turn, SSE, policy), headers=STREAM_HEADERS)
+        return sse_response(pump(opening, turn, _chat_sse, policy))
     return StreamingResponse(
-        _encode(opening, turn, TEXT, policy),
+        pump(opening, turn, _chat_text, policy),
         media_type="text/plain; charset=utf-8",
         headers=STREAM_HEADERS,
     )

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from uuid import uuid4
@@ -17,9 +19,10 @@ from api.settings import Settings
 from api.store.database import start_embedded
 from tests.fakes import FakeChatModel
 from tests.openai_stub import StubBehaviour, create_stub
-from tests.servers import serve
+from tests.servers import free_port, serve, server_environment
 
 ROOT = Path(__file__).resolve().parent.parent
+LANGGRAPH = str(Path(sys.executable).parent / "langgraph")
 
 
 @pytest.fixture(scope="session")
@@ -95,6 +98,20 @@ async def openai_stub_url(stub_behaviour: StubBehaviour) -> AsyncIterator[str]:
 
 
 @pytest.fixture
+async def openai_app_url(settings: Settings, openai_stub_url: str) -> AsyncIterator[str]:
+    """The base URL of the app with the real ChatOpenAI client talking to the stub."""
+    settings = settings.model_copy(
+        update={
+            "openai_base_url": openai_stub_url,
+            "model_timeout_seconds": 1.0,
+            "model_max_retries": 0,
+        }
+    )
+    async with serve(create_app(settings)) as url:
+        yield url
+
+
+@pytest.fixture
 def api_keys() -> tuple[str, str]:
     """Two keys of this test's own, so the sessions each one owns are only this test's."""
     return f"key-a-{uuid4().hex}", f"key-b-{uuid4().hex}"
@@ -118,3 +135,36 @@ async def keyed_client(
     headers = {"Authorization": f"Bearer {api_keys[0]}"}
     async with httpx.AsyncClient(base_url=keyed_url, headers=headers, timeout=30) as http:
         yield http
+
+
+@pytest.fixture
+async def langgraph_dev(openai_stub_url: str) -> AsyncIterator[str]:
+    """`langgraph dev` serving the graph (in memory) with the stub as its model: the reference
+    LangGraph server, to hold this one's LangGraph API against."""
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        LANGGRAPH,
+        "dev",
+        "--no-browser",
+        "--no-reload",
+        "--port",
+        str(port),
+        cwd=ROOT,
+        env=server_environment(OPENAI_BASE_URL=openai_stub_url, LANGSMITH_TRACING="false"),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=url) as http, asyncio.timeout(120):
+            while True:
+                try:
+                    if (await http.get("/ok")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), timeout=60)

@@ -55,13 +55,20 @@ def _chunk(completion_id: str, model: str, delta: dict[str, Any], **extra: Any) 
     return f"data: {json.dumps(body)}\n\n".encode()
 
 
+def _text(content: str | list[dict[str, Any]]) -> str:
+    """A message's text, whether it came as a string or as content blocks."""
+    if isinstance(content, str):
+        return content
+    return "".join(block.get("text", "") for block in content if block.get("type") == "text")
+
+
 def create_stub(behaviour: StubBehaviour) -> Starlette:
     async def completions(request: Request) -> Response:
         payload = await request.json()
         if behaviour.record_requests:
             behaviour.requests.append(payload)
         model = payload.get("model", "stub")
-        user_messages = [m["content"] for m in payload["messages"] if m["role"] == "user"]
+        user_messages = [_text(m["content"]) for m in payload["messages"] if m["role"] == "user"]
         text = behaviour.reply if behaviour.reply is not None else reply_to(user_messages)
         completion_id = f"chatcmpl-{uuid4().hex}"
         if behaviour.fail_status is not None:

@@ -73,7 +73,7 @@ async def test_probes_and_docs_need_no_key(keyed_url: str) -> None:
     assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     for path in ("/chat", "/chat/{session_id}"):
         for operation in schema["paths"][path].values():
-            assert operation["security"] == [{"HTTPBearer": []}]
+            assert operation["security"] == [{"HTTPBearer": []}, {"APIKeyHeader": []}]
             assert "401" in operation["responses"]
     assert "security" not in schema["paths"]["/healthz"]["get"]
 

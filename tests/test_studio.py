@@ -2,51 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import sys
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import httpx
-import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
-
-from tests.servers import free_port, server_environment
-
-ROOT = Path(__file__).resolve().parent.parent
-LANGGRAPH = str(Path(sys.executable).parent / "langgraph")
-
-
-@pytest.fixture
-async def langgraph_dev(openai_stub_url: str) -> AsyncIterator[str]:
-    port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        LANGGRAPH,
-        "dev",
-        "--no-browser",
-        "--no-reload",
-        "--port",
-        str(port),
-        cwd=ROOT,
-        env=server_environment(OPENAI_BASE_URL=openai_stub_url, LANGSMITH_TRACING="false"),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(base_url=url) as http, asyncio.timeout(120):
-            while True:
-                try:
-                    if (await http.get("/ok")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        await asyncio.wait_for(process.wait(), timeout=60)
 
 
 async def _reply(client: LangGraphClient, thread_id: str, text: str) -> str:

@@ -16,18 +16,8 @@ from tests.stored import stored_turns
 
 
 @pytest.fixture
-async def http(settings: Settings, openai_stub_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    settings = settings.model_copy(
-        update={
-            "openai_base_url": openai_stub_url,
-            "model_timeout_seconds": 1.0,
-            "model_max_retries": 0,
-        }
-    )
-    async with (
-        serve(create_app(settings)) as url,
-        httpx.AsyncClient(base_url=url, timeout=30) as client,
-    ):
+async def http(openai_app_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=openai_app_url, timeout=30) as client:
         yield client
 
 

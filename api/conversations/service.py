@@ -46,7 +46,7 @@ class Conversations:
         self._saver = saver
         self._sessions = sessions
         self._locks = locks
-        self._turns = TurnRunner(graph, saver, locks)
+        self._turns = TurnRunner(graph, saver, locks, self._discard)
 
     async def create(
         self,
@@ -95,6 +95,11 @@ class Conversations:
         async with self._locks.hold_any(session_id):
             await self._saver.adelete_thread(str(session_id))
 
+    async def _discard(self, session_id: UUID) -> None:
+        """Deletes a session whose lock the caller holds."""
+        await self._sessions.delete_any(session_id)
+        await self._saver.adelete_thread(str(session_id))
+
     async def page(self, owner: str, limit: int, after: Session | None = None) -> list[Session]:
         return await self._sessions.page(owner, limit, after)
 
@@ -109,11 +114,18 @@ class Conversations:
         *,
         reject_if_busy: bool = False,
         at_checkpoint: str | None = None,
+        discard: bool = False,
     ) -> Turn:
-        """Starts a turn on the caller's session; its first event says whether it could."""
+        """Starts a turn on the caller's session; its first event says whether it could.
+
+        `reject_if_busy`: a 409 rather than a wait while another turn runs; `at_checkpoint`:
+        a 409 unless that is still the latest checkpoint; `discard`: delete the session after.
+        """
         # Every message needs its id before the turn, so that a failed turn can take it back.
         with_ids = [m if m.id else m.model_copy(update={"id": str(uuid4())}) for m in messages]
-        request = TurnRequest(session_id, owner, with_ids, reject_if_busy, at_checkpoint)
+        request = TurnRequest(
+            session_id, owner, with_ids, reject_if_busy, at_checkpoint, discard=discard
+        )
         return self._turns.start(request)
 
     async def drain(self, timeout: float) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from uuid import UUID
@@ -72,6 +72,8 @@ class TurnRequest:
     reject_if_busy: bool = False
     # Run only if this is still the session's latest checkpoint (None: whatever it is).
     at_checkpoint: str | None = None
+    # Delete the session once the turn is over: a run that wants no thread kept.
+    discard: bool = False
 
 
 class Turn:
@@ -116,10 +118,12 @@ class TurnRunner:
         graph: CompiledStateGraph,
         saver: PooledPostgresSaver,
         locks: SessionLocks,
+        discard: Callable[[UUID], Awaitable[None]],
     ) -> None:
         self._graph = graph
         self._saver = saver
         self._locks = locks
+        self._discard = discard
         self._tasks: set[asyncio.Task[None]] = set()
 
     def start(self, request: TurnRequest) -> Turn:
@@ -144,16 +148,13 @@ class TurnRunner:
         config = thread_config(session_id)
         try:
             async with self._locks.hold(session_id, request.owner, wait=not request.reject_if_busy):
-                if request.at_checkpoint is not None:
-                    await self._check_head(config, request.at_checkpoint)
                 try:
-                    reply_id = await self._stream(config, request.messages, events)
-                except BaseException:
-                    # A turn is saved whole or not at all: take the user's messages back out.
-                    await asyncio.shield(self._forget(config, request.messages))
-                    raise
-                await self._prune(session_id)
-                events.put_nowait(Reply(reply_id))
+                    if request.at_checkpoint is not None:
+                        await self._check_head(config, request.at_checkpoint)
+                    await self._take(request, config, events)
+                finally:
+                    if request.discard:
+                        await asyncio.shield(self._discard(session_id))
         except SessionGone:
             events.put_nowait(Failure(404, NO_SUCH_SESSION))
         except SessionBusy:
@@ -170,6 +171,18 @@ class TurnRunner:
             else:
                 logger.warning("turn on session %s failed: %s (%r)", session_id, failure, error)
             events.put_nowait(failure)
+
+    async def _take(
+        self, request: TurnRequest, config: RunnableConfig, events: asyncio.Queue[TurnEvent]
+    ) -> None:
+        try:
+            reply_id = await self._stream(config, request.messages, events)
+        except BaseException:
+            # A turn is saved whole or not at all: take the user's messages back out.
+            await asyncio.shield(self._forget(config, request.messages))
+            raise
+        await self._prune(request.session_id)
+        events.put_nowait(Reply(reply_id))
 
     async def _check_head(self, config: RunnableConfig, checkpoint_id: str) -> None:
         latest = await self._saver.aget_tuple(config)

@@ -196,8 +196,11 @@ async function openSession(id) {
 
 function openFromHash() {
   const id = location.hash.slice(1);
-  if (!UUID.test(id)) startNewConversation();
-  else if (id !== state.sessionId) openSession(id);
+  if (!UUID.test(id)) {
+    if (state.sessionId !== null) startNewConversation();
+  } else if (id !== state.sessionId) {
+    openSession(id);
+  }
 }
 
 // --- Sending a message
@@ -220,6 +223,7 @@ async function sessionForSending(view) {
   if (view === state.view) {
     state.sessionId = id;
     history.pushState(null, "", `#${id}`);
+    ui.title.textContent = sessionTitle(id);
     ui.deleteSession.hidden = false;
     addSessions([{ session_id: id, created_at: new Date().toISOString() }]);
   }
@@ -238,7 +242,8 @@ async function send() {
   const answer = messageElement("assistant", "", "streaming");
   try {
     const id = await sessionForSending(view);
-    if (view !== state.view) return;
+    // Stopped before it was sent: the message simply stays in the box.
+    if (view !== state.view || reply.controller.signal.aborted) return;
     EMPTY_HINT.remove();
     ui.log.append(user, answer);
     ui.message.value = "";
@@ -377,7 +382,9 @@ function start() {
   ui.deleteDialog.addEventListener("close", () => {
     if (ui.deleteDialog.returnValue === "delete") deleteShownSession();
   });
+  // Back and Forward between sessions: either event may come, or both; the second does nothing.
   window.addEventListener("hashchange", openFromHash);
+  window.addEventListener("popstate", openFromHash);
   loadSessions();
   openFromHash();
 }

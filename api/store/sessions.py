@@ -122,6 +122,11 @@ class Sessions:
             )
             return cur.rowcount == 1
 
+    async def delete_any(self, session_id: UUID) -> None:
+        """Deletes the session's row, whoever owns it."""
+        async with self._pool.connection() as conn:
+            await conn.execute("DELETE FROM chat_sessions WHERE id = %s", (session_id,))
+
     async def page(self, owner: str, limit: int, after: Session | None = None) -> list[Session]:
         """The owner's sessions, newest first: up to `limit` of those that come after `after`."""
         # The row comparison walks the (owner, created_at DESC, id DESC) index from `after` on.

@@ -1,0 +1,161 @@
+"""The request bodies of the LangGraph Server API, as far as this server serves it.
+
+Fields the server does not act on are accepted and ignored, as langgraph-api does, unless
+ignoring them would change what the client asked for: those are refused with a 422.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Literal, TypeVar
+from uuid import UUID
+
+from fastapi import Depends, HTTPException, Request
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from api.deps import SettingsDep
+from api.request_body import read_json
+from api.settings import Settings
+
+StreamMode = Literal[
+    "values", "updates", "messages", "messages-tuple", "custom", "debug", "events", "tasks",
+    "checkpoints",
+]  # fmt: skip
+
+
+_INT64 = range(-(2**63), 2**63)
+
+
+def _storable(value: Any) -> Any:
+    """Metadata as PostgreSQL's jsonb keeps it and JSON writes it back: no NUL character, no
+    unpaired surrogate, no integer beyond 64 bits."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("text may not contain the NUL character")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("text may not contain unpaired surrogates") from None
+    elif isinstance(value, bool | float) or value is None:
+        pass
+    elif isinstance(value, int):
+        if value not in _INT64:
+            raise ValueError("integers must fit in 64 bits")
+    elif isinstance(value, list):
+        for item in value:
+            _storable(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _storable(key)
+            _storable(item)
+    return value
+
+
+Metadata = Annotated[dict[str, Any], AfterValidator(_storable)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class CheckpointRef(_Body):
+    thread_id: str | None = None
+    checkpoint_ns: str | None = ""
+    checkpoint_id: str | None = None
+    checkpoint_map: dict[str, Any] | None = None
+
+
+class ThreadCreate(_Body):
+    thread_id: UUID | None = None
+    metadata: Metadata = Field(default_factory=dict)
+    if_exists: Literal["raise", "do_nothing"] = "raise"
+
+
+class ThreadPatch(_Body):
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class ThreadSearch(_Body):
+    ids: list[UUID] | None = None
+    metadata: Metadata = Field(default_factory=dict)
+    values: dict[str, Any] | None = None
+    status: Literal["idle", "busy", "interrupted", "error"] | None = None
+    limit: int = Field(default=10, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0)
+    sort_by: Literal["thread_id", "status", "created_at", "updated_at", "state_updated_at"] = (
+        "created_at"
+    )
+    sort_order: Literal["asc", "desc"] = "desc"
+    select: list[str] | None = None
+
+
+class StateAtCheckpoint(_Body):
+    checkpoint: CheckpointRef
+    subgraphs: bool = False
+
+
+class HistoryQuery(_Body):
+    limit: int = Field(default=10, ge=1, le=1000)
+    before: CheckpointRef | str | None = None
+    metadata: dict[str, Any] | None = None
+    checkpoint: CheckpointRef | None = None
+
+
+class AssistantSearch(_Body):
+    graph_id: str | None = None
+    name: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    limit: int = Field(default=10, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0)
+
+
+class RunCreate(_Body):
+    assistant_id: str
+    input: dict[str, Any] | None = None
+    command: dict[str, Any] | None = None
+    checkpoint: CheckpointRef | None = None
+    checkpoint_id: str | None = None
+    stream_mode: StreamMode | list[StreamMode] = "values"
+    stream_subgraphs: bool = False
+    stream_resumable: bool = False
+    on_disconnect: Literal["cancel", "continue"] | None = None
+    multitask_strategy: Literal["reject", "rollback", "interrupt", "enqueue"] = "reject"
+    if_not_exists: Literal["create", "reject"] = "reject"
+    on_completion: Literal["delete", "keep"] = "delete"
+    interrupt_before: Literal["*"] | list[str] | None = None
+    interrupt_after: Literal["*"] | list[str] | None = None
+    webhook: str | None = None
+    after_seconds: float | None = None
+
+    @property
+    def modes(self) -> set[str]:
+        return {self.stream_mode} if isinstance(self.stream_mode, str) else set(self.stream_mode)
+
+
+Body = TypeVar("Body", bound=BaseModel)
+
+
+def _reader(model: type[Body]) -> Callable[[Request, Settings], Awaitable[Body]]:
+    async def read(request: Request, settings: SettingsDep) -> Body:
+        document = await read_json(request, settings.max_message_bytes)
+        try:
+            return model.model_validate(document)
+        except ValidationError as error:
+            # langgraph-api says what is wrong in one string, and its clients expect one.
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors()
+            )
+            raise HTTPException(422, problems) from None
+
+    return read
+
+
+# Each body read from JSON whatever the request's Content-Type, within the size limit.
+ThreadCreateBody = Annotated[ThreadCreate, Depends(_reader(ThreadCreate))]
+ThreadPatchBody = Annotated[ThreadPatch, Depends(_reader(ThreadPatch))]
+ThreadSearchBody = Annotated[ThreadSearch, Depends(_reader(ThreadSearch))]
+StateAtCheckpointBody = Annotated[StateAtCheckpoint, Depends(_reader(StateAtCheckpoint))]
+HistoryQueryBody = Annotated[HistoryQuery, Depends(_reader(HistoryQuery))]
+AssistantSearchBody = Annotated[AssistantSearch, Depends(_reader(AssistantSearch))]
+RunCreateBody = Annotated[RunCreate, Depends(_reader(RunCreate))]
+AnyBody = Annotated[_Body, Depends(_reader(_Body))]

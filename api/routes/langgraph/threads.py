@@ -1,0 +1,183 @@
+"""Threads: the sessions, whichever door they came in by, and their states."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, HTTPException, Query, Response
+from langgraph.types import StateSnapshot
+
+from api.auth import OwnerDep
+from api.conversations import Conversations
+from api.deps import ConversationsDep
+from api.routes.langgraph.models import (
+    CheckpointRef,
+    HistoryQueryBody,
+    StateAtCheckpointBody,
+    ThreadCreateBody,
+    ThreadPatchBody,
+    ThreadSearchBody,
+)
+from api.routes.langgraph.shapes import GRAPH_METADATA, JSON, thread, thread_state
+from api.store.sessions import Session, SessionQuery, SortKey
+
+router = APIRouter(prefix="/threads")
+
+_SORT_KEYS: dict[str, SortKey] = {
+    "thread_id": "thread_id",
+    "created_at": "created_at",
+    "updated_at": "updated_at",
+    "state_updated_at": "updated_at",
+    "status": "updated_at",
+}
+# What a thread always carries, `select` or not: the fields its schema requires.
+_ALWAYS = ("thread_id", "created_at", "updated_at", "metadata", "status")
+_NOT_KEPT = "checkpoint {} is not kept: this server keeps only the latest checkpoint of a session"
+
+
+async def _with_values(conversations: Conversations, session: Session) -> dict[str, Any]:
+    state = await conversations.state(session)
+    return thread(session, state.values)
+
+
+@router.post("")
+async def create_thread(
+    body: ThreadCreateBody, conversations: ConversationsDep, owner: OwnerDep
+) -> JSON:
+    session = await conversations.create(owner, session_id=body.thread_id, metadata=body.metadata)
+    if session is not None:
+        return JSON(thread(session, None))
+    assert body.thread_id is not None  # a new random id is never taken
+    if body.if_exists == "do_nothing":
+        existing = await conversations.search(owner, SessionQuery(ids=[body.thread_id], limit=1))
+        if existing[0]:
+            return JSON(await _with_values(conversations, existing[0][0]))
+    raise HTTPException(409, f"thread {body.thread_id} exists already")
+
+
+@router.post("/search")
+async def search_threads(
+    body: ThreadSearchBody, conversations: ConversationsDep, owner: OwnerDep
+) -> JSON:
+    if body.values:
+        raise HTTPException(422, "searching threads by their values is not supported")
+    if body.status in ("interrupted", "error"):
+        # A turn here is saved whole or not at all: no thread is ever left in either status.
+        return JSON([], headers={"X-Pagination-Total": "0"})
+    query = SessionQuery(
+        contains=body.metadata,
+        defaults=GRAPH_METADATA,
+        ids=body.ids,
+        busy=None if body.status is None else body.status == "busy",
+        limit=body.limit,
+        offset=body.offset,
+        sort_by=_SORT_KEYS[body.sort_by],
+        descending=body.sort_order == "desc",
+    )
+    sessions, total = await conversations.search(owner, query)
+    threads = await asyncio.gather(*(_with_values(conversations, s) for s in sessions))
+    if body.select:
+        keep = {*body.select, *_ALWAYS}
+        threads = [{k: v for k, v in t.items() if k in keep} for t in threads]
+    headers = {"X-Pagination-Total": str(total)}
+    if body.offset + len(sessions) < total:
+        headers["X-Pagination-Next"] = str(body.offset + len(sessions))
+    return JSON(threads, headers=headers)
+
+
+@router.get("/{thread_id}")
+async def get_thread(thread_id: UUID, conversations: ConversationsDep, owner: OwnerDep) -> JSON:
+    return JSON(await _with_values(conversations, await conversations.get(thread_id, owner)))
+
+
+@router.patch("/{thread_id}")
+async def patch_thread(
+    thread_id: UUID, body: ThreadPatchBody, conversations: ConversationsDep, owner: OwnerDep
+) -> JSON:
+    session = await conversations.update_metadata(thread_id, owner, body.metadata)
+    return JSON(await _with_values(conversations, session))
+
+
+@router.delete("/{thread_id}", status_code=204)
+async def delete_thread(
+    thread_id: UUID, conversations: ConversationsDep, owner: OwnerDep
+) -> Response:
+    await conversations.delete(thread_id, owner)
+    return Response(status_code=204)
+
+
+async def _state_at(
+    conversations: Conversations, thread_id: UUID, owner: str, checkpoint_id: str | None
+) -> StateSnapshot:
+    conversation = await conversations.open(thread_id, owner)
+    state = conversation.state
+    head = state.config.get("configurable", {}).get("checkpoint_id")
+    if checkpoint_id is not None and checkpoint_id != head:
+        raise HTTPException(404, _NOT_KEPT.format(checkpoint_id))
+    return state
+
+
+@router.get("/{thread_id}/state")
+async def get_state(
+    thread_id: UUID,
+    conversations: ConversationsDep,
+    owner: OwnerDep,
+    subgraphs: Annotated[bool, Query()] = False,
+) -> JSON:
+    return JSON(thread_state(await _state_at(conversations, thread_id, owner, None)))
+
+
+@router.post("/{thread_id}/state/checkpoint")
+async def get_state_at_checkpoint(
+    thread_id: UUID, body: StateAtCheckpointBody, conversations: ConversationsDep, owner: OwnerDep
+) -> JSON:
+    state = await _state_at(conversations, thread_id, owner, body.checkpoint.checkpoint_id)
+    return JSON(thread_state(state))
+
+
+@router.get("/{thread_id}/state/{checkpoint_id}")
+async def get_state_by_checkpoint_id(
+    thread_id: UUID, checkpoint_id: str, conversations: ConversationsDep, owner: OwnerDep
+) -> JSON:
+    return JSON(thread_state(await _state_at(conversations, thread_id, owner, checkpoint_id)))
+
+
+def _before_id(before: CheckpointRef | str | None) -> str | None:
+    return before.checkpoint_id if isinstance(before, CheckpointRef) else before
+
+
+async def _history(
+    conversations: Conversations,
+    thread_id: UUID,
+    owner: str,
+    limit: int,
+    before: str | None,
+) -> JSON:
+    session = await conversations.get(thread_id, owner)
+    states = await conversations.history(session)
+    if before is not None:
+        ids = [s.config["configurable"]["checkpoint_id"] for s in states]
+        states = states[ids.index(before) + 1 :] if before in ids else []
+    return JSON([thread_state(s) for s in states[:limit]])
+
+
+@router.post("/{thread_id}/history")
+async def post_history(
+    thread_id: UUID, body: HistoryQueryBody, conversations: ConversationsDep, owner: OwnerDep
+) -> JSON:
+    return await _history(conversations, thread_id, owner, body.limit, _before_id(body.before))
+
+
+@router.get("/{thread_id}/history")
+async def get_history(
+    thread_id: UUID,
+    conversations: ConversationsDep,
+    owner: OwnerDep,
+    limit: Annotated[int, Query()] = 10,
+    before: Annotated[str | None, Query()] = None,
+) -> JSON:
+    if not 1 <= limit <= 1000:
+        raise HTTPException(422, "limit: must be from 1 to 1000")
+    return await _history(conversations, thread_id, owner, limit, before)
