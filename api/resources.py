@@ -5,6 +5,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from langchain_core.language_models import BaseChatModel
+from openai import DefaultAioHttpClient
 
 from api.conversations import Conversations
 from api.settings import Settings
@@ -34,10 +35,13 @@ async def open_resources(
         await pool.open(wait=True, timeout=settings.db_connect_timeout_seconds)
         try:
             # The saver binds to the running event loop: it must be created here, not at import.
-            saver = PooledPostgresSaver(pool)
+            saver = PooledPostgresSaver(pool, settings.state_cache_sessions)
             await prepare_schema(pool, saver)
+            model_http = DefaultAioHttpClient()
             graph = build_graph(
-                saver, model=chat_model or make_chat_model(settings), settings=settings
+                saver,
+                model=chat_model or make_chat_model(settings, model_http),
+                settings=settings,
             )
             locks = SessionLocks(url, settings.db_connect_timeout_seconds, owned=OWNED)
             conversations = Conversations(graph, saver, Sessions(pool), locks)
@@ -46,5 +50,6 @@ async def open_resources(
             finally:
                 await conversations.drain(settings.shutdown_grace_seconds)
                 await locks.close()
+                await model_http.aclose()
         finally:
             await pool.close()

@@ -20,6 +20,9 @@ class Settings(ModelSettings):
     db_pool_max_size: int = Field(default=20, ge=2)
     db_connect_timeout_seconds: float = Field(default=10.0, gt=0)
     db_pool_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Sessions whose latest state each process keeps in memory, checked against PostgreSQL
+    # before use (0: read every state from PostgreSQL).
+    state_cache_sessions: int = Field(default=1000, ge=0)
     max_message_bytes: int = Field(default=32 * 1024, ge=1)
     on_disconnect: Literal["continue", "cancel"] = "continue"
     heartbeat_seconds: float = Field(default=15.0, gt=0)

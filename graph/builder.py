@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from functools import cache
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessage, SystemMessage, trim_messages
+from langchain_core.messages import BaseMessage, SystemMessage
 from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -31,16 +31,22 @@ def context_window(
     messages: Sequence[BaseMessage], system_prompt: str | None, max_tokens: int
 ) -> list[BaseMessage]:
     """What the model is sent: the system prompt, then as much of the most recent conversation
-    as fits in `max_tokens`, starting on a user message."""
+    as fits in `max_tokens`, starting on a user message.
+
+    What `trim_messages(strategy="last", start_on="human", include_system=True)` gives, found
+    from the end so that a turn's cost does not grow with the conversation's length.
+    """
     prompt = [SystemMessage(system_prompt)] if system_prompt else []
-    return trim_messages(
-        [*prompt, *messages],
-        max_tokens=max_tokens,
-        token_counter=count_tokens_approximately,
-        strategy="last",
-        start_on="human",
-        include_system=True,
-    )
+    budget = max_tokens - count_tokens_approximately(prompt)
+    start, used = len(messages), 0
+    while start > 0:
+        used += count_tokens_approximately(messages[start - 1 : start])
+        if used > budget:
+            break
+        start -= 1
+    while start < len(messages) and messages[start].type != "human":
+        start += 1
+    return [*prompt, *messages[start:]]
 
 
 def build_graph(

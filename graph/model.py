@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 from langchain_openai import ChatOpenAI
+from openai import DefaultAioHttpClient
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from graph.untransformed import UntransformedMessages
 
 
 class ModelSettings(BaseSettings):
@@ -19,20 +22,30 @@ class ModelSettings(BaseSettings):
     model_max_retries: int = Field(default=2, ge=0)
     # The model is sent at most this much of the most recent conversation; all of it is kept.
     max_context_tokens: int = Field(default=16_000, ge=64)
+    # Hand the messages to the OpenAI SDK past its request transform (graph/untransformed.py).
+    openai_untransformed_messages: bool = True
 
     @property
     def model_configured(self) -> bool:
         return self.openai_api_key is not None or self.openai_base_url is not None
 
 
-def make_chat_model(settings: ModelSettings) -> ChatOpenAI:
+def make_chat_model(
+    settings: ModelSettings, http_async_client: DefaultAioHttpClient | None = None
+) -> ChatOpenAI:
+    """ChatOpenAI as the settings say; over `http_async_client` when one is given (the server
+    gives the OpenAI SDK's aiohttp client, which costs less per streamed token than httpx)."""
     # Local OpenAI-compatible servers accept any key, but the client insists on one.
     api_key = settings.openai_api_key or SecretStr("not-needed")
-    return ChatOpenAI(
+    model = ChatOpenAI(
         model=settings.openai_model,
         api_key=api_key,
         base_url=settings.openai_base_url,
         streaming=True,
         timeout=settings.model_timeout_seconds,
         max_retries=settings.model_max_retries,
+        http_async_client=http_async_client,
     )
+    if settings.openai_untransformed_messages:
+        model.async_client = UntransformedMessages(model.async_client)
+    return model

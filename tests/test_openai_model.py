@@ -55,3 +55,40 @@ async def test_system_prompt_goes_first(
     tokens = [data["content"] for name, data in parse_sse(response.text) if name == "token"]
     assert tokens == ["You", " said:", " hello"]
     assert stub_behaviour.requests[0]["messages"][0] == {"role": "system", "content": "Be brief."}
+
+
+async def _requests_sent(settings: Settings, stub: StubBehaviour) -> list[dict[str, object]]:
+    stub.requests.clear()
+    async with (
+        serve(create_app(settings)) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as http,
+    ):
+        session_id = await new_session(http)
+        await say(http, session_id, "Hi, my name is Bob!\nTabs\tand ünïcode 🙂")
+        blocks = [{"type": "text", "text": "What's "}, {"type": "text", "text": "my name?"}]
+        run = {
+            "assistant_id": "chat",
+            "input": {"messages": [{"type": "human", "content": blocks}]},
+        }
+        assert (await http.post(f"/threads/{session_id}/runs/wait", json=run)).status_code == 200
+    return list(stub.requests)
+
+
+async def test_untransformed_messages_send_the_same_request(
+    settings: Settings, openai_stub_url: str, stub_behaviour: StubBehaviour
+) -> None:
+    # Fails loudly if an upgrade of openai or langchain-openai makes graph/untransformed.py send
+    # something else than the SDK's own path would.
+    base = settings.model_copy(
+        update={"openai_base_url": openai_stub_url, "system_prompt": "Be brief."}
+    )
+    untransformed = await _requests_sent(base, stub_behaviour)
+    transformed = await _requests_sent(
+        base.model_copy(update={"openai_untransformed_messages": False}), stub_behaviour
+    )
+    assert len(untransformed) == 2
+    assert untransformed == transformed
+    assert untransformed[1]["messages"][-1] == {
+        "role": "user",
+        "content": [{"type": "text", "text": "What's "}, {"type": "text", "text": "my name?"}],
+    }
