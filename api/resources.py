@@ -14,7 +14,7 @@ from api.store.locks import SessionLocks
 from api.store.saver import PooledPostgresSaver
 from api.store.schema import prepare_schema
 from api.store.sessions import OWNED, Sessions
-from graph import build_graph, make_chat_model
+from graph import DELTA_CHANNELS, build_graph, make_chat_model
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,11 @@ async def open_resources(
         await pool.open(wait=True, timeout=settings.db_connect_timeout_seconds)
         try:
             # The saver binds to the running event loop: it must be created here, not at import.
-            saver = PooledPostgresSaver(pool, settings.state_cache_sessions)
+            saver = PooledPostgresSaver(
+                pool,
+                delta_channels=DELTA_CHANNELS,
+                cached_sessions=settings.state_cache_sessions,
+            )
             await prepare_schema(pool, saver)
             model_http = DefaultAioHttpClient()
             graph = build_graph(

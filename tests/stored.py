@@ -6,13 +6,14 @@ import psycopg
 from langchain_core.messages import BaseMessage
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 
+from graph import build_graph
+
 
 async def stored_messages(database_url: str, session_id: str) -> list[BaseMessage]:
+    """The conversation as LangGraph's own saver reads it back, replaying the stored deltas."""
     async with AsyncPostgresSaver.from_conn_string(database_url) as saver:
-        saved = await saver.aget_tuple({"configurable": {"thread_id": session_id}})
-    if saved is None:
-        return []
-    return list(saved.checkpoint["channel_values"].get("messages", []))
+        state = await build_graph(saver).aget_state({"configurable": {"thread_id": session_id}})
+    return list(state.values.get("messages", []))
 
 
 async def stored_turns(database_url: str, session_id: str) -> list[tuple[str, str]]:
@@ -20,16 +21,16 @@ async def stored_turns(database_url: str, session_id: str) -> list[tuple[str, st
 
 
 def checkpoint_footprint(database_url: str, session_id: str) -> dict[str, int]:
-    """Rows of the session in each checkpoint table, and the bytes of its blobs."""
+    """Rows of the session in each checkpoint table, and the bytes of all of them."""
     with psycopg.connect(database_url) as conn:
-        counts = {
-            table: conn.execute(
-                f"SELECT count(*) FROM {table} WHERE thread_id = %s", (session_id,)
-            ).fetchone()[0]  # type: ignore[index]
-            for table in ("checkpoints", "checkpoint_blobs", "checkpoint_writes")
-        }
-        blob_bytes = conn.execute(
-            "SELECT coalesce(sum(length(blob)), 0) FROM checkpoint_blobs WHERE thread_id = %s",
-            (session_id,),
-        ).fetchone()[0]  # type: ignore[index]
-    return {**counts, "blob_bytes": int(blob_bytes)}
+        footprint = {}
+        for table in ("checkpoints", "checkpoint_blobs", "checkpoint_writes"):
+            rows, size = conn.execute(
+                f"SELECT count(*), coalesce(sum(pg_column_size(t.*)), 0) FROM {table} t"
+                " WHERE thread_id = %s",
+                (session_id,),
+            ).fetchone()  # type: ignore[misc]
+            footprint[table] = int(rows)
+            footprint[f"{table}_bytes"] = int(size)
+    footprint["bytes"] = sum(v for k, v in footprint.items() if k.endswith("_bytes"))
+    return footprint

@@ -103,8 +103,6 @@ def _check(base_url: str, label: str) -> None:
         check()
 
 
-# schemathesis draws some of these schemas with the `random` module, which Hypothesis warns of.
-@pytest.mark.filterwarnings("ignore:Do not use the `random` module inside strategies")
 @pytest.mark.parametrize("label", SERVED)
 async def test_langgraph_api_operations_answer_as_published(
     client: httpx.AsyncClient, label: str

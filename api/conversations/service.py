@@ -71,12 +71,11 @@ class Conversations:
         session = await self.get(session_id, owner)
         return Conversation(session, await self.state(session))
 
-    async def history(self, session: Session, limit: int | None = None) -> list[StateSnapshot]:
-        """The session's kept checkpoints, newest first."""
-        states: list[StateSnapshot] = []
-        async for state in self.graph.aget_state_history(thread_config(session.id), limit=limit):
-            states.append(state)
-        return states
+    async def history(self, session: Session) -> list[StateSnapshot]:
+        """The states a run may start from, newest first: the latest only (none for a session
+        without a turn). The checkpoints kept before it are what it is rebuilt from."""
+        state = await self.state(session)
+        return [state] if state.config["configurable"].get("checkpoint_id") else []
 
     async def update_metadata(
         self, session_id: UUID, owner: str, metadata: dict[str, Any]

@@ -194,7 +194,7 @@ class TurnRunner:
         # The latest checkpoint holds the whole conversation: the ones before it are dead weight.
         # Pruned before the reply ends, so a client that saw `end` sees one checkpoint stored.
         try:
-            await self._saver.keep_latest(str(session_id))
+            await self._saver.prune(str(session_id))
         except DATABASE_ERRORS:
             # The turn is saved; what is left over goes with the next turn's pruning.
             logger.warning("could not prune session %s", session_id, exc_info=True)

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,7 +10,6 @@ from langgraph.checkpoint.base import (
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
-    get_checkpoint_id,
     get_checkpoint_metadata,
 )
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
@@ -19,30 +17,41 @@ from psycopg import AsyncCursor
 from psycopg.rows import DictRow, dict_row
 
 from api.store.database import Pool
+from api.store.latest import DeltaChannels, LatestCheckpoints, checkpoint_id, with_values
 
-# Everything of a thread's root namespace but its latest checkpoint and the blob versions that
-# checkpoint reads, in one statement: data-modifying CTEs share one snapshot and one commit.
-_KEEP_LATEST_SQL = """
-WITH latest AS (
-    SELECT checkpoint_id, checkpoint -> 'channel_versions' AS versions
-    FROM checkpoints
+# Everything of a thread's root namespace from before its newest full copy of the delta
+# channels (`%(channels)s`, all of them copied in one checkpoint): the checkpoints after it, with
+# the writes on them, are what the latest state is rebuilt from. Blobs go unless a kept checkpoint
+# names their version. One statement: data-modifying CTEs share one snapshot and one commit.
+_PRUNE_SQL = """
+WITH boundary AS (
+    SELECT checkpoint_id FROM checkpoints
     WHERE thread_id = %(thread_id)s AND checkpoint_ns = ''
+    AND checkpoint -> 'channel_values' ?& %(channels)s
     ORDER BY checkpoint_id DESC
     LIMIT 1
-), superseded_checkpoints AS (
-    DELETE FROM checkpoints c USING latest
+), kept_versions AS (
+    SELECT DISTINCT version.key AS channel, version.value #>> '{}' AS version
+    FROM checkpoints c
+    JOIN boundary ON c.checkpoint_id >= boundary.checkpoint_id
+    CROSS JOIN jsonb_each(c.checkpoint -> 'channel_versions') AS version
     WHERE c.thread_id = %(thread_id)s AND c.checkpoint_ns = ''
-    AND c.checkpoint_id <> latest.checkpoint_id
+), superseded_checkpoints AS (
+    DELETE FROM checkpoints c USING boundary
+    WHERE c.thread_id = %(thread_id)s AND c.checkpoint_ns = ''
+    AND c.checkpoint_id < boundary.checkpoint_id
 ), superseded_writes AS (
-    DELETE FROM checkpoint_writes w USING latest
+    DELETE FROM checkpoint_writes w USING boundary
     WHERE w.thread_id = %(thread_id)s AND w.checkpoint_ns = ''
-    AND w.checkpoint_id <> latest.checkpoint_id
+    AND w.checkpoint_id < boundary.checkpoint_id
 )
-DELETE FROM checkpoint_blobs b USING latest
+DELETE FROM checkpoint_blobs b
 WHERE b.thread_id = %(thread_id)s AND b.checkpoint_ns = ''
-AND (latest.versions ->> b.channel) IS DISTINCT FROM b.version
+AND EXISTS (SELECT 1 FROM boundary)
+AND NOT EXISTS (
+    SELECT 1 FROM kept_versions k WHERE k.channel = b.channel AND k.version = b.version
+)
 """
-
 
 _HEAD_SQL = """
 SELECT checkpoint_id FROM checkpoints
@@ -50,36 +59,6 @@ WHERE thread_id = %s AND checkpoint_ns = ''
 ORDER BY checkpoint_id DESC
 LIMIT 1
 """
-
-
-class LatestCheckpoints:
-    """The latest checkpoint of the sessions this process used last, up to `size` of them.
-
-    Only ever served after PostgreSQL confirms it is still the latest, so every process stays
-    stateless: a turn taken by another process, or a deletion, simply misses here.
-    """
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._tuples: OrderedDict[str, CheckpointTuple] = OrderedDict()
-
-    def get(self, thread_id: str) -> CheckpointTuple | None:
-        found = self._tuples.get(thread_id)
-        if found is not None:
-            self._tuples.move_to_end(thread_id)
-        return found
-
-    def remember(self, saved: CheckpointTuple) -> None:
-        if self._size == 0:
-            return
-        thread_id = saved.config["configurable"]["thread_id"]
-        self._tuples[thread_id] = saved
-        self._tuples.move_to_end(thread_id)
-        while len(self._tuples) > self._size:
-            self._tuples.popitem(last=False)
-
-    def forget(self, thread_id: str) -> None:
-        self._tuples.pop(thread_id, None)
 
 
 class PooledPostgresSaver(AsyncPostgresSaver):
@@ -90,11 +69,16 @@ class PooledPostgresSaver(AsyncPostgresSaver):
     sessions' turns reach the database side by side. Tables and rows are the upstream ones.
     """
 
-    def __init__(self, pool: Pool, cached_sessions: int = 0) -> None:
+    def __init__(
+        self, pool: Pool, *, delta_channels: DeltaChannels, cached_sessions: int = 0
+    ) -> None:
         super().__init__(pool)  # type: ignore[arg-type]
         self._pool = pool
-        self._latest = LatestCheckpoints(cached_sessions)
+        self._delta_channels = delta_channels
+        self._latest = LatestCheckpoints(cached_sessions, delta_channels)
 
+    # Overrides upstream's private `_cursor` (langgraph issue #7259: one lock per saver);
+    # tests/test_saver_upstream.py fails if an upgrade changes what this relies on.
     @asynccontextmanager
     async def _cursor(self, *, pipeline: bool = False) -> AsyncIterator[AsyncCursor[DictRow]]:
         async with self._pool.connection() as conn:
@@ -117,19 +101,17 @@ class PooledPostgresSaver(AsyncPostgresSaver):
     ) -> RunnableConfig:
         saved = await super().aput(config, checkpoint, metadata, new_versions)
         if saved["configurable"]["checkpoint_ns"] == "":
-            parent = config["configurable"].get("checkpoint_id")
-            parent_config: RunnableConfig | None = (
-                {"configurable": {**saved["configurable"], "checkpoint_id": parent}}
-                if parent
-                else None
-            )
-            copy = {**checkpoint, "channel_values": dict(checkpoint["channel_values"])}
-            self._latest.remember(
+            parent = checkpoint_id(config)
+            self._latest.saved(
                 CheckpointTuple(
                     config=saved,
-                    checkpoint=copy,  # type: ignore[arg-type]
+                    checkpoint=checkpoint,
                     metadata=get_checkpoint_metadata(config, metadata),
-                    parent_config=parent_config,
+                    parent_config=(
+                        {"configurable": {**saved["configurable"], "checkpoint_id": parent}}
+                        if parent
+                        else None
+                    ),
                     pending_writes=[],
                 )
             )
@@ -142,29 +124,55 @@ class PooledPostgresSaver(AsyncPostgresSaver):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        # A remembered checkpoint carries no pending writes: once it has some, read it afresh.
-        self._latest.forget(config["configurable"]["thread_id"])
-        await super().aput_writes(config, writes, task_id, task_path)
+        try:
+            await super().aput_writes(config, writes, task_id, task_path)
+        except BaseException:
+            self._latest.forget(config["configurable"]["thread_id"])
+            raise
+        self._latest.wrote(config, writes, task_id, task_path)
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        """The checkpoint asked for; the latest one of a session from memory when this process
-        wrote or read it last and it is still the latest in PostgreSQL (one index lookup
-        instead of reading and decoding the whole conversation)."""
+        """The checkpoint asked for. The latest one of a session, with its delta channels
+        rebuilt whole, and from memory when this process used it last and PostgreSQL confirms
+        it is still the latest (one index lookup instead of reading the conversation)."""
         configurable = config["configurable"]
+        latest = not checkpoint_id(config) and configurable.get("checkpoint_ns", "") == ""
+        if not latest:
+            return await super().aget_tuple(config)
         thread_id = configurable["thread_id"]
         remembered = self._latest.get(thread_id)
-        if (
-            remembered is not None
-            and not get_checkpoint_id(config)
-            and configurable.get("checkpoint_ns", "") == ""
+        if remembered is not None and await self._head(thread_id) == checkpoint_id(
+            remembered.config
         ):
-            if await self._head(thread_id) == remembered.config["configurable"]["checkpoint_id"]:
-                return remembered
+            return remembered
         found = await super().aget_tuple(config)
-        if found is not None and not get_checkpoint_id(config) and not found.pending_writes:
-            if found.config["configurable"].get("checkpoint_ns", "") == "":
-                self._latest.remember(found)
-        return found
+        if found is None or found.pending_writes:
+            return found
+        whole = await self._rebuilt(found)
+        self._latest.remember(whole)
+        return whole
+
+    async def _rebuilt(self, found: CheckpointTuple) -> CheckpointTuple:
+        """`found` with its delta channels' values whole, as LangGraph would rebuild them."""
+        values = dict(found.checkpoint["channel_values"])
+        missing = [
+            name
+            for name in self._delta_channels
+            if name not in values and name in found.checkpoint["channel_versions"]
+        ]
+        histories = (
+            await self.aget_delta_channel_history(config=found.config, channels=missing)
+            if missing
+            else {}
+        )
+        for name, spec in self._delta_channels.items():
+            if name in histories:
+                channel = spec.from_checkpoint(histories[name].get("seed"))
+                channel.replay_writes(histories[name]["writes"])
+                values[name] = channel.get()
+            elif name in values:
+                values[name] = spec.from_checkpoint(values[name]).get()
+        return found._replace(checkpoint=with_values(found.checkpoint, values))
 
     async def adelete_thread(self, thread_id: str) -> None:
         self._latest.forget(str(thread_id))
@@ -176,12 +184,14 @@ class PooledPostgresSaver(AsyncPostgresSaver):
             row = await cur.fetchone()
         return None if row is None else row["checkpoint_id"]
 
-    async def keep_latest(self, thread_id: str) -> None:
-        """Deletes all but the thread's latest checkpoint, which holds the whole conversation.
+    async def prune(self, thread_id: str) -> None:
+        """Deletes what the thread's latest state no longer needs: everything from before the
+        newest full copy of its delta channels.
 
-        What `aprune(strategy="keep_latest")` does for this graph (one namespace, no pending
-        sends), in one statement instead of about ten. The caller holds the session's lock, so
-        no turn writes to the thread meanwhile.
+        Upstream's `aprune` refuses threads with delta channels; this is its `keep_latest` for
+        them, in one statement. The caller holds the session's lock, so no turn writes to the
+        thread meanwhile.
         """
+        params = {"thread_id": thread_id, "channels": list(self._delta_channels)}
         async with self._pool.connection() as conn:
-            await conn.execute(_KEEP_LATEST_SQL, {"thread_id": thread_id})
+            await conn.execute(_PRUNE_SQL, params)
