@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -11,25 +10,12 @@ from pathlib import Path
 from time import monotonic
 
 from bench import procfs
-from bench.load import LoadResult
-from bench.processes import PYTHON, Service
-from bench.results import CpuUse
+from bench.load import LoadPlan, LoadResult
+from bench.processes import PYTHON, Service, environment
+from bench.results import NO_CPU, CpuUse
 
 # Creating sessions and the warm-up turns come before the measured window; replies after it.
 SETUP_ALLOWANCE_SECONDS = 120.0
-
-
-@dataclass(frozen=True)
-class Load:
-    protocol: str
-    concurrency: int
-    duration: float
-    max_turns: int = 1_000_000
-    warmup_turns: int = 1
-    session_turns: int = 20
-    stagger: float = 0.0
-    message_chars: int = 100
-    seed: int = 1
 
 
 @dataclass(frozen=True)
@@ -61,7 +47,7 @@ SHORTEST_WINDOW_SECONDS = 0.5
 def _cpu_use(before: _Snapshot, after: _Snapshot, client_seconds: float) -> CpuUse:
     elapsed = after.at - before.at
     if elapsed < SHORTEST_WINDOW_SECONDS:
-        return CpuUse(math.nan, math.nan, math.nan, math.nan, math.nan, ())
+        return NO_CPU
     # A process that started during the window used all of its time in it.
     database = sum(cpu - before.database.get(pid, 0.0) for pid, cpu in after.database.items())
     processes = [cpu - before.target.get(pid, 0.0) for pid, cpu in after.target.items()]
@@ -72,6 +58,7 @@ def _cpu_use(before: _Snapshot, after: _Snapshot, client_seconds: float) -> CpuU
         database=database / elapsed,
         other=0.0,
         target_processes=tuple(sorted((cpu / elapsed for cpu in processes), reverse=True)),
+        seconds=elapsed,
     )
     machine = (after.machine.busy - before.machine.busy) / elapsed
     other = machine - use.target - use.stub - use.client - use.database
@@ -87,7 +74,7 @@ def _failed(client: subprocess.Popen[str], log_path: Path, when: str) -> Runtime
 def drive(
     target: Service,
     stub: Service,
-    load: Load,
+    load: LoadPlan,
     workdir: Path,
     backends: Callable[[], list[int]] | None = None,
 ) -> tuple[LoadResult, CpuUse]:
@@ -98,24 +85,11 @@ def drive(
     log_path = workdir / "load.log"
     result_path = workdir / "load-result.json"
     result_path.unlink(missing_ok=True)
-    command = [
-        PYTHON, "-m", "bench.load",
-        "--base-url", target.url,
-        "--result", str(result_path),
-        "--protocol", load.protocol,
-        "--concurrency", str(load.concurrency),
-        "--duration", str(load.duration),
-        "--max-turns", str(load.max_turns),
-        "--warmup-turns", str(load.warmup_turns),
-        "--session-turns", str(load.session_turns),
-        "--stagger", str(load.stagger),
-        "--message-chars", str(load.message_chars),
-        "--seed", str(load.seed),
-    ]  # fmt: skip
+    command = [PYTHON, "-m", "bench.load", "--result", str(result_path), *load.argv()]
     timeout = SETUP_ALLOWANCE_SECONDS + load.duration + 120.0
     with log_path.open("ab") as log:
         client = subprocess.Popen(
-            command, cwd=workdir, stdout=subprocess.PIPE, stderr=log, text=True
+            command, cwd=workdir, env=environment(), stdout=subprocess.PIPE, stderr=log, text=True
         )
     try:
         assert client.stdout is not None

@@ -23,9 +23,9 @@ import json
 import random
 import time
 from contextlib import AsyncExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 from urllib.parse import urlsplit
 
 import httpx
@@ -42,7 +42,7 @@ MAX_ERROR_EXAMPLES = 5
 
 @dataclass
 class LoadResult:
-    """What the clients measured; times in seconds, sizes in bytes of UTF-8."""
+    """What the clients measured; times in seconds."""
 
     ttft: list[float] = field(default_factory=list)
     latency: list[float] = field(default_factory=list)
@@ -51,9 +51,6 @@ class LoadResult:
     error_examples: list[str] = field(default_factory=list)
     elapsed: float = 0.0
     client_cpu_seconds: float = 0.0
-    message_bytes: int = 0
-    reply_bytes: int = 0
-    sessions: list[str] = field(default_factory=list)
 
     def error(self, text: str) -> None:
         self.errors += 1
@@ -84,7 +81,7 @@ def make_message(rng: random.Random, chars: int) -> str:
     return " ".join(words)[:chars].rstrip() or "hello"
 
 
-async def _chat_turn(http: httpx.AsyncClient, session: str, message: str) -> Turn:
+async def chat_turn(http: httpx.AsyncClient, session: str, message: str) -> Turn:
     started = time.perf_counter()
     ttft: float | None = None
     parts: list[str] = []
@@ -140,7 +137,7 @@ async def _openai_turn(http: httpx.AsyncClient, _session: str, message: str) -> 
     return Turn(ttft, time.perf_counter() - started, "".join(parts), error)
 
 
-async def _create_session(http: httpx.AsyncClient, protocol: Protocol) -> str:
+async def create_session(http: httpx.AsyncClient, protocol: Protocol) -> str:
     if protocol == "openai":
         return "-"
     response = await http.post("/chat", headers={"Accept": "application/json"})
@@ -151,17 +148,60 @@ async def _create_session(http: httpx.AsyncClient, protocol: Protocol) -> str:
 
 @dataclass(frozen=True)
 class LoadPlan:
-    base_url: str
-    protocol: Protocol
-    concurrency: int
-    duration: float
-    max_turns: int
-    warmup_turns: int
-    session_turns: int
-    shared_client: bool
-    stagger: float
-    message_chars: int
-    seed: int
+    """A load, as the benchmark hands it to this process and as `--help` lists it."""
+
+    base_url: str = field(metadata={"help": "http://127.0.0.1:PORT"})
+    protocol: Protocol = field(default="chat", metadata={"help": "chat, or openai for the stub"})
+    concurrency: int = field(default=1, metadata={"help": "sessions at once"})
+    duration: float = field(default=10.0, metadata={"help": "seconds of measured turns"})
+    max_turns: int = field(default=1_000_000, metadata={"help": "per session"})
+    warmup_turns: int = field(default=1, metadata={"help": "per session, not measured"})
+    session_turns: int = field(default=20, metadata={"help": "turns of a session, then a new one"})
+    stagger: float = field(
+        default=0.0, metadata={"help": "seconds over which the first measured turns are spread"}
+    )
+    message_chars: int = field(default=100, metadata={"help": "length of each message"})
+    seed: int = field(default=1, metadata={"help": "of the messages' words"})
+    shared_client: bool = field(
+        default=False, metadata={"help": "one httpx.AsyncClient for all sessions"}
+    )
+
+    def argv(self) -> list[str]:
+        """The options that make `python -m bench.load` run this load."""
+        options: list[str] = []
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            if spec.type == "bool":
+                options += [_flag(spec.name)] if value else []
+            else:
+                options += [_flag(spec.name), str(value)]
+        return options
+
+    @classmethod
+    def parser(cls) -> argparse.ArgumentParser:
+        parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__)
+        parser.add_argument("--result", type=Path, required=True, help="file for the result")
+        for spec in fields(cls):
+            if spec.type == "bool":
+                parser.add_argument(_flag(spec.name), action="store_true", **spec.metadata)
+                continue
+            required = spec.default is MISSING
+            parser.add_argument(
+                _flag(spec.name),
+                type=_TYPES[str(spec.type)],
+                choices=get_args(Protocol) if spec.type == "Protocol" else None,
+                required=required,
+                default=None if required else spec.default,
+                **spec.metadata,
+            )
+        return parser
+
+
+_TYPES = {"str": str, "int": int, "float": float, "Protocol": str}
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 async def _client(
@@ -174,10 +214,9 @@ async def _client(
     result: LoadResult,
 ) -> float:
     """One session's loop; returns when it finished its last measured turn."""
-    turn = _openai_turn if plan.protocol == "openai" else _chat_turn
+    turn = _openai_turn if plan.protocol == "openai" else chat_turn
     rng = random.Random(plan.seed * 100_003 + index)
-    session = await _create_session(http, plan.protocol)
-    result.sessions.append(session)
+    session = await create_session(http, plan.protocol)
     for _ in range(plan.warmup_turns):
         try:
             warmup = await turn(http, session, make_message(rng, plan.message_chars))
@@ -197,8 +236,7 @@ async def _client(
         message = make_message(rng, plan.message_chars)
         try:
             if session_turns >= plan.session_turns:
-                session = await _create_session(http, plan.protocol)
-                result.sessions.append(session)
+                session = await create_session(http, plan.protocol)
                 session_turns = 0
             session_turns += 1
             outcome = await turn(http, session, message)
@@ -211,8 +249,6 @@ async def _client(
             continue
         result.ttft.append(outcome.ttft)
         result.latency.append(outcome.latency)
-        result.message_bytes += len(message.encode())
-        result.reply_bytes += len(outcome.reply.encode())
     return finished
 
 
@@ -274,40 +310,9 @@ async def run(plan: LoadPlan) -> LoadResult:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--base-url", required=True, help="http://127.0.0.1:PORT")
-    parser.add_argument("--result", type=Path, required=True, help="file to write the result to")
-    parser.add_argument("--protocol", choices=["chat", "openai"], default="chat")
-    parser.add_argument("--concurrency", type=int, default=1)
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds of measured turns")
-    parser.add_argument("--max-turns", type=int, default=1_000_000, help="per client")
-    parser.add_argument("--warmup-turns", type=int, default=1, help="per client, not measured")
-    parser.add_argument("--session-turns", type=int, default=20, help="then a new session")
-    parser.add_argument(
-        "--stagger",
-        type=float,
-        default=0.0,
-        help="seconds over which the sessions' first measured turns are spread",
-    )
-    parser.add_argument(
-        "--shared-client", action="store_true", help="one httpx.AsyncClient for all sessions"
-    )
-    parser.add_argument("--message-chars", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args()
-    plan = LoadPlan(
-        base_url=args.base_url,
-        protocol=args.protocol,
-        concurrency=args.concurrency,
-        duration=args.duration,
-        max_turns=args.max_turns,
-        warmup_turns=args.warmup_turns,
-        session_turns=args.session_turns,
-        shared_client=args.shared_client,
-        stagger=args.stagger,
-        message_chars=args.message_chars,
-        seed=args.seed,
-    )
+    args = vars(LoadPlan.parser().parse_args())
+    result_path = args.pop("result")
+    plan = LoadPlan(**args)
     try:
         import uvloop
     except ImportError:
@@ -315,7 +320,7 @@ def main() -> None:
     else:
         # The event loop uvicorn uses too: the client should not be the slower side.
         result = uvloop.run(run(plan))
-    args.result.write_text(json.dumps(asdict(result)))
+    result_path.write_text(json.dumps(asdict(result)))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,9 @@ EMBEDDED_MAX_CONNECTIONS = 300
 OWN_CONNECTIONS = 4
 
 Choice = Literal["auto", "env", "machine", "embedded"]
+RESERVED = ("superuser_reserved_connections", "reserved_connections")
+# What decides how much of a session's storage is dead rows, and how much WAL a turn writes.
+TELLING_SETTINGS = ("autovacuum", "checkpoint_timeout", "full_page_writes", "shared_buffers")
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ class PostgresServer:
     version: str
     max_connections: int
     reserved_connections: int
+    settings: dict[str, str]
 
     def client_connections(self) -> int:
         with psycopg.connect(self.url, autocommit=True) as conn:
@@ -57,20 +61,20 @@ def _answers(url: str) -> bool:
 def _describe(url: str, origin: str) -> PostgresServer:
     with psycopg.connect(url, autocommit=True) as conn:
         version = conn.execute("SELECT version()").fetchone()
-        settings = dict(
+        settings: dict[str, str] = dict(
             conn.execute(
-                "SELECT name, setting FROM pg_settings WHERE name IN "
-                "('max_connections', 'superuser_reserved_connections', 'reserved_connections')"
+                "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(%s)",
+                ([*RESERVED, "max_connections", *TELLING_SETTINGS],),
             ).fetchall()
         )
     assert version is not None
-    reserved = sum(int(settings.get(name, 0)) for name in settings if name != "max_connections")
     return PostgresServer(
         url=url,
         origin=origin,
         version=str(version[0]),
         max_connections=int(settings["max_connections"]),
-        reserved_connections=reserved,
+        reserved_connections=sum(int(settings.get(name, "0")) for name in RESERVED),
+        settings={name: settings[name] for name in TELLING_SETTINGS if name in settings},
     )
 
 

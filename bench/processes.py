@@ -1,4 +1,4 @@
-"""The processes the benchmark serves on 127.0.0.1: the model stub, the chat server, the floor."""
+"""The processes the benchmark serves on 127.0.0.1: the model stub, the chat servers, the floor."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ from pathlib import Path
 import httpx
 
 from bench import procfs
+from bench.installs import ROOT, Install
 
 HOST = "127.0.0.1"
 PYTHON = sys.executable
-CHAT_SERVER = str(Path(sys.executable).with_name("chat-server"))
 START_TIMEOUT_SECONDS = 90.0
 STOP_TIMEOUT_SECONDS = 40.0
 
@@ -120,34 +120,35 @@ def _answers(url: str) -> bool:
     return True
 
 
+# All that a process the benchmark starts inherits from the caller's environment: no setting
+# of the server's (OPENAI_*, DB_*, API_KEYS, MAX_CONTEXT_TOKENS, ...) and no HTTP proxy.
+INHERITED = ("PATH", "HOME", "USER", "LANG", "TZ", "TMPDIR")
+INHERITED_PREFIXES = ("LC_", "PG")
+
+
+def environment(**settings: str) -> dict[str, str]:
+    """The caller's locale, paths and libpq variables, and `settings`: nothing else."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name in INHERITED or name.startswith(INHERITED_PREFIXES)
+    }
+    return {**env, **settings}
+
+
 @contextmanager
-def openai_stub(workdir: Path, *, delay: float, reply_tokens: int) -> Iterator[Service]:
-    """tests/openai_stub.py: sleeps `delay` before each of the `reply_tokens` tokens of a reply."""
+def openai_stub(workdir: Path) -> Iterator[Service]:
+    """bench/stub.py, shaped by `bench.stub.reshape` before each load."""
     port = free_port()
-    command = [
-        PYTHON,
-        "-m",
-        "tests.openai_stub",
-        "--port",
-        str(port),
-        "--delay",
-        str(delay),
-        "--reply-tokens",
-        str(reply_tokens),
-    ]
-    with service(f"stub-{port}", command, dict(os.environ), workdir, port) as stub:
+    command = [PYTHON, "-m", "bench.stub", "--port", str(port)]
+    with service(f"stub-{port}", command, environment(), workdir, port) as stub:
         stub.wait_until(lambda: _answers(f"{stub.url}/"))
         yield stub
 
 
-def _environment(**settings: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "DB_"))}
-    env.update(settings)
-    return env
-
-
 @contextmanager
 def chat_server(
+    install: Install,
     workdir: Path,
     *,
     stub_url: str,
@@ -155,6 +156,7 @@ def chat_server(
     workers: int,
     pool_size: int,
     backends: Callable[[], list[int]],
+    settings: dict[str, str] | None = None,
 ) -> Iterator[Service]:
     """`chat-server --workers N`; ready once every worker holds its pool and /readyz answers.
 
@@ -163,7 +165,7 @@ def chat_server(
     when all of the workers are up.
     """
     port = free_port()
-    env = _environment(
+    env = environment(
         OPENAI_BASE_URL=f"{stub_url}/v1",
         OPENAI_API_KEY="bench",
         OPENAI_MODEL="bench-stub",
@@ -171,10 +173,12 @@ def chat_server(
         DB_POOL_MIN_SIZE="2",
         DB_POOL_MAX_SIZE=str(pool_size),
         LOG_LEVEL="warning",
+        **(settings or {}),
     )
-    command = [CHAT_SERVER, "--host", HOST, "--port", str(port), "--workers", str(workers)]
+    command = [install.chat_server, "--host", HOST, "--port", str(port), "--workers", str(workers)]
     before = set(backends())
-    with service(f"chat-server-w{workers}-{port}", command, env, workdir, port) as server:
+    name = f"{install.role}-w{workers}-{port}"
+    with service(name, command, env, workdir, port) as server:
 
         def ready() -> bool:
             if len(set(backends()) - before) < 2 * workers:
@@ -188,11 +192,14 @@ def chat_server(
 
 
 @contextmanager
-def floor_server(workdir: Path, *, stub_url: str, workers: int) -> Iterator[Service]:
-    """bench/floor.py under uvicorn; ready once each worker has answered."""
+def floor_server(
+    install: Install, workdir: Path, *, stub_url: str, workers: int
+) -> Iterator[Service]:
+    """bench/floor.py under uvicorn, in the chat server's environment; ready once each worker
+    has answered."""
     port = free_port()
-    env = _environment(BENCH_FLOOR_STUB_URL=stub_url)
-    command = [PYTHON, "-m", "bench.floor", "--port", str(port), "--workers", str(workers)]
+    env = environment(BENCH_FLOOR_STUB_URL=stub_url, PYTHONPATH=str(ROOT))
+    command = [install.python, "-m", "bench.floor", "--port", str(port), "--workers", str(workers)]
     with service(f"floor-w{workers}-{port}", command, env, workdir, port) as floor:
         seen: set[str] = set()
 

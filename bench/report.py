@@ -1,81 +1,54 @@
-"""The report: Markdown tables of a run's figures, its targets, and the machine it ran on."""
+"""The report: Markdown tables of a run's figures, the chat server's beside the baseline's and
+as a ratio of the two, its targets, and the machine it ran on."""
 
 from __future__ import annotations
 
 import math
 import os
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.plan import Plan
-from bench.results import (
-    CHECKPOINT_TABLES,
-    LoadRun,
-    PeakMemory,
-    Results,
-    StorageRun,
-    find_run,
-    percentile,
-)
-from bench.targets import verdicts
+from bench.markdown import KIND_ORDER, VERSUS, Column, Group, Value, byte_size, figure_rows, table
+from bench.plan import TOKEN_CONCURRENCY, Plan
+from bench.results import Kind, LoadRun, PeakMemory, Results, StorageRun, Target, ratio
+from bench.storage import TIMED, windows
+from bench.targets import Figures, show, verdicts
 
 
 @dataclass(frozen=True)
 class Machine:
     cores: int
     python: str
-    postgres: str
-    postgres_origin: str
     date: str
 
     @classmethod
-    def here(cls, postgres_version: str, postgres_origin: str) -> Machine:
+    def here(cls) -> Machine:
         return cls(
             cores=os.cpu_count() or 0,
             python=f"{platform.python_implementation()} {platform.python_version()}",
-            postgres=postgres_version,
-            postgres_origin=postgres_origin,
             date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         )
 
 
-def _ms(value: float) -> str:
-    return "—" if math.isnan(value) else f"{value:.1f} ms"
-
-
-def _ratio(value: float, floor: float) -> str:
-    if math.isnan(value) or math.isnan(floor) or floor <= 0:
-        return "—"
-    return f"{value / floor:.2f}×"
-
-
-def _size(count: int) -> str:
-    if count >= 1 << 20:
-        return f"{count / (1 << 20):.1f} MiB"
-    if count >= 1 << 10:
-        return f"{count / (1 << 10):.0f} KiB"
-    return f"{count} B"
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return lines
-
-
-CPU_HEADER = "CPU (cores): target / PostgreSQL / stub / client / other"
-
-
-def _cpu(run: LoadRun) -> str:
-    cpu = run.cpu
-    values = (cpu.target, cpu.database, cpu.stub, cpu.client, cpu.other)
-    if any(math.isnan(value) for value in values):
-        return "—"
-    text = " / ".join(f"{value:.2f}" for value in values)
-    split = cpu.target_split()
-    return f"{text} (target: {split})" if split else text
+def _load_groups(results: Results, load: str) -> list[Group[LoadRun]]:
+    """One group per worker count and concurrency, each target's rounds merged; the stub
+    alone with the first worker count."""
+    runs = results.loads.get(load, [])
+    keys = sorted({(r.target.workers, r.concurrency) for r in runs if r.target.kind != "stub"})
+    groups: list[Group[LoadRun]] = []
+    for workers, concurrency in keys:
+        subjects = {}
+        for kind in KIND_ORDER:
+            stub = kind == "stub"
+            if stub and workers != keys[0][0]:
+                continue
+            if found := results.run(load, Target(kind, 1 if stub else workers), concurrency):
+                subjects[kind] = found
+        groups.append((str(concurrency), subjects))
+    return groups
 
 
 def _errors(run: LoadRun) -> str:
@@ -84,190 +57,229 @@ def _errors(run: LoadRun) -> str:
     return str(run.errors)
 
 
-def _ttft_section(plan: Plan, runs: list[LoadRun]) -> list[str]:
-    rows = []
-    for run in runs:
-        floor = find_run(runs, run.target.floor(), run.concurrency)
-        ratios = ["—", "—"]
-        if floor is not None and run.target.kind == "server":
-            ratios = [_ratio(run.added_ttft_ms(q), floor.added_ttft_ms(q)) for q in (50, 99)]
-        rows.append(
-            [
-                run.target.label,
-                str(run.concurrency),
-                str(run.turns),
-                _ms(run.ttft_ms(50)),
-                _ms(run.ttft_ms(99)),
-                _ms(run.added_ttft_ms(50)),
-                _ms(run.added_ttft_ms(99)),
-                *ratios,
-                f"{run.rate:.1f}",
-                _errors(run),
-                _cpu(run),
-            ]
-        )
+def _others(run: LoadRun) -> str:
+    cpu = run.cpu
+    values = (cpu.stub, cpu.client, cpu.other)
+    text = " / ".join("—" if math.isnan(v) else f"{v:.2f}" for v in values)
+    split = cpu.target_split()
+    return f"{text} (server: {split})" if split else text
+
+
+def _cpu_columns() -> list[Column[LoadRun]]:
+    return [
+        Column("server CPU, cores", lambda r: r.cpu.target),
+        Column("server CPU per turn", lambda r: r.cpu_ms_per_turn, "ms"),
+        Column("PostgreSQL, cores", lambda r: r.cpu.database),
+        Column("stub / client / other, cores", _others, compared=False),
+    ]
+
+
+def _floor_ratio(
+    results: Results, load: str, figure: Callable[[LoadRun], float]
+) -> Callable[[LoadRun], Value]:
+    def value(run: LoadRun) -> Value:
+        if run.target.kind in ("stub", "floor"):
+            return "—"
+        floor = results.run(load, run.target.floor(), run.concurrency)
+        return ratio(figure(run), figure(floor)) if floor else math.nan
+
+    return value
+
+
+def _ttft_section(plan: Plan, results: Results) -> list[str]:
+    def added(q: float) -> Callable[[LoadRun], float]:
+        return lambda run: run.added_ttft_ms(q)
+
+    columns: list[Column[LoadRun]] = [
+        Column("turns", lambda r: r.turns, "n", compared=False),
+        Column("TTFT p50", lambda r: r.ttft_ms(50), "ms"),
+        Column("TTFT p99", lambda r: r.ttft_ms(99), "ms"),
+        Column("added p50", added(50), "ms"),
+        Column("added p99", added(99), "ms"),
+        Column("× floor p50", _floor_ratio(results, "ttft", added(50)), "×", compared=False),
+        Column("× floor p99", _floor_ratio(results, "ttft", added(99)), "×", compared=False),
+        Column("turns/s", lambda r: r.rate),
+        Column("errors", _errors, compared=False),
+        *_cpu_columns(),
+    ]
+    delay = plan.token_delay * 1000
     return [
         "## Time to first token",
         "",
-        f"The stub sleeps {plan.token_delay * 1000:g} ms before each of the {plan.reply_tokens} "
-        f"tokens of its reply; every session sends turns of {plan.message_chars} characters back "
-        f"to back for {plan.ttft_seconds:g} s (a client moves to a new session after "
-        f"{plan.session_turns} turns). TTFT is from sending `POST /chat/{{id}}` to the "
-        f"first `event: token` (for the stub alone: to the first content chunk); *added* is TTFT "
-        f"less the stub's {plan.token_delay * 1000:g} ms sleep before the first token, and "
-        f"*× floor* compares it with the floor's at the same load and worker count.",
+        f"The stub sleeps {delay:g} ms before each of the {plan.reply_tokens} tokens of its "
+        f"reply; every session sends turns of {plan.message_chars} characters back to back "
+        f"(a client moves to a new session after {plan.session_turns} turns), for "
+        f"{plan.ttft_seconds:g} s per target and round. TTFT is from sending `POST /chat/{{id}}` "
+        f"to the first `event: token` (for the stub alone: to the first content chunk); *added* "
+        f"is TTFT less the stub's {delay:g} ms sleep before the first token; *× floor* compares "
+        f"it with the floor's at the same load and worker count.",
         "",
-        *_table(
-            [
-                "target",
-                "sessions",
-                "turns",
-                "TTFT p50",
-                "TTFT p99",
-                "added p50",
-                "added p99",
-                "× floor p50",
-                "× floor p99",
-                "turns/s",
-                "errors",
-                CPU_HEADER,
-            ],
-            rows,
+        *table(
+            ["target", "sessions", *(c.header for c in columns)],
+            figure_rows(_load_groups(results, "ttft"), columns),
         ),
+    ]
+
+
+def _throughput_columns(results: Results) -> list[Column[LoadRun]]:
+    def rate(run: LoadRun) -> float:
+        return run.rate
+
+    return [
+        Column("turns/s", rate),
+        Column("× floor", _floor_ratio(results, "throughput", rate), "×", compared=False),
+        Column("turn p50", lambda r: r.latency_ms(50), "ms"),
+        Column("turn p99", lambda r: r.latency_ms(99), "ms"),
+        Column("turns", lambda r: r.turns, "n", compared=False),
+        Column("errors", _errors, compared=False),
+        *_cpu_columns(),
+    ]
+
+
+def _per_token(plan: Plan, results: Results) -> list[str]:
+    figures = Figures(results, plan)
+    server, baseline, floor = (figures.cpu_per_token(k) for k in ("server", "baseline", "floor"))
+    if math.isnan(server):
+        return []
+    return [
+        f"Server CPU per streamed token: (CPU per turn of the TTFT load, {plan.reply_tokens} "
+        f"tokens {plan.token_delay * 1000:g} ms apart − CPU per one-token turn) / "
+        f"{plan.reply_tokens - 1}, both with one worker at concurrency {TOKEN_CONCURRENCY}, "
+        f"where both loads keep the server busy: chat-server {show(server, 'ms')}, baseline "
+        f"{show(baseline, 'ms')} ({show(ratio(server, baseline), '×')}), floor "
+        f"{show(floor, 'ms')}.",
         "",
     ]
 
 
-def _throughput_section(plan: Plan, runs: list[LoadRun]) -> list[str]:
-    rows = []
-    for run in runs:
-        floor = find_run(runs, run.target.floor(), run.concurrency)
-        ratio = _ratio(run.rate, floor.rate) if floor and run.target.kind == "server" else "—"
-        rows.append(
-            [
-                run.target.label,
-                str(run.concurrency),
-                f"{run.rate:.1f}",
-                ratio,
-                _ms(run.latency_ms(50)),
-                _ms(run.latency_ms(99)),
-                str(run.turns),
-                _errors(run),
-                _cpu(run),
-            ]
-        )
-    return [
+def _throughput_section(plan: Plan, results: Results) -> list[str]:
+    lines = [
         "## Turns per second",
         "",
         f"The stub answers at once with a one-token reply; every session sends turns back to "
-        f"back for {plan.throughput_seconds:g} s (a client moves to a new session after "
-        f"{plan.session_turns} turns). A turn's latency runs to its `event: end`.",
+        f"back (a client moves to a new session after {plan.session_turns} turns), for "
+        f"{plan.throughput_seconds:g} s per target and round. A turn's latency runs to its "
+        f"`event: end`. *Server CPU per turn* is the CPU time of the server's processes over the "
+        f"measured window (from /proc), divided by the turns in it.",
         "",
-        *_table(
-            [
-                "target",
-                "concurrency",
-                "turns/s",
-                "× floor",
-                "turn p50",
-                "turn p99",
-                "turns",
-                "errors",
-                CPU_HEADER,
-            ],
-            rows,
-        ),
-        "",
+    ]
+    columns = _throughput_columns(results)
+    header = ["target", "concurrency", *(c.header for c in columns)]
+    lines += table(header, figure_rows(_load_groups(results, "throughput"), columns))
+    return lines + _per_token(plan, results)
+
+
+def _history(run: StorageRun) -> str:
+    if run.history is None:
+        return ""
+    return f"{run.history}, in {run.history_seconds * 1000:.0f} ms"
+
+
+def _storage_columns() -> list[Column[StorageRun]]:
+    def times(
+        sizes: Callable[[StorageRun], dict[str, int] | None],
+    ) -> Callable[[StorageRun], Value]:
+        return lambda run: run.times_raw(found) if (found := sizes(run)) else ""
+
+    def vacuumed(run: StorageRun) -> Value:
+        return sum(run.bytes_vacuumed.values()) if run.bytes_vacuumed else ""
+
+    def full_pages(run: StorageRun) -> float:
+        return run.window.wal_per_turn(full_pages=True) - run.window.wal_per_turn()
+
+    return [
+        Column("turn time", lambda run: run.window.turn_ms, "ms"),
+        Column("server CPU per turn", lambda run: run.window.cpu_ms_per_turn, "ms"),
+        Column("WAL per turn", lambda run: run.window.wal_per_turn(), "size"),
+        Column("+ full-page images", full_pages, "size"),
+        Column("raw", lambda run: run.raw_bytes, "size"),
+        Column("rows", lambda run: sum(run.rows.values()), "n"),
+        Column("tables as left", lambda run: sum(run.bytes_as_left.values()), "size"),
+        Column("as left × raw", times(lambda run: run.bytes_as_left), "×"),
+        Column("live (after VACUUM FULL)", vacuumed, "size"),
+        Column("live × raw", times(lambda run: run.bytes_vacuumed), "×"),
+        Column("history read back", _history, compared=False),
     ]
 
 
-def _storage_rows(run: StorageRun) -> list[list[str]]:
+def _tables_breakdown(runs: list[StorageRun]) -> list[list[str]]:
     rows = []
-    for label, sizes in (("as is", run.bytes_as_is), ("after VACUUM FULL", run.bytes_vacuumed)):
-        total = sum(sizes.values())
-        turn_time = _ms(percentile(run.last_turns, 50) * 1000) if label == "as is" else ""
-        rows.append(
-            [
-                str(run.turns),
-                turn_time,
-                _size(run.raw_bytes),
-                " / ".join(str(run.rows[t]) for t in CHECKPOINT_TABLES),
-                label,
-                *(_size(sizes[t]) for t in CHECKPOINT_TABLES),
-                _size(total),
-                f"{total / run.raw_bytes:.1f}×" if run.raw_bytes else "—",
-            ]
-        )
+    for run in runs:
+        for name, as_left in run.bytes_as_left.items():
+            vacuumed = run.bytes_vacuumed.get(name, 0) if run.bytes_vacuumed else math.nan
+            rows.append(
+                [
+                    run.target.label,
+                    name,
+                    str(run.rows.get(name, 0)),
+                    byte_size(as_left),
+                    byte_size(vacuumed),
+                ]
+            )
     return rows
 
 
-def _storage_section(plan: Plan, runs: list[StorageRun]) -> list[str]:
-    rows = [row for run in runs for row in _storage_rows(run)]
+def _storage_section(plan: Plan, results: Results) -> list[str]:
+    groups: list[Group[StorageRun]] = []
+    for first, last in windows(plan):
+        subjects = {r.target.kind: r for r in results.storage if r.turns == last}
+        groups.append((f"{last} (window: turns {first}–{last})", subjects))
+    last = plan.storage_turns[-1]
+    final = [r for r in results.storage if r.turns == last]
+    columns = _storage_columns()
     return [
-        "## Storage of one session",
+        "## One long conversation",
         "",
-        f"One session alone in a fresh database, served by one worker, after N turns of "
-        f"{plan.message_chars}-character messages and replies of about as many. *Raw* is the "
-        f"UTF-8 bytes of the user and assistant texts; rows are the session's own "
-        f"(`thread_id` = its id); sizes are `pg_total_relation_size` (table, TOAST and indexes), "
-        f"measured as the server left them, then again after `VACUUM FULL` of the three tables. "
-        f"*Turn time* is the median time of the session's last turns, from sending the message "
-        f"to `event: end` (the stub answers without delay).",
+        f"Each server, with one worker and MAX_CONTEXT_TOKENS={plan.max_context_tokens}, holds "
+        f"one session alone in a database of its own; the servers take turns, one turn at a "
+        f"time, with the same {plan.message_chars}-character messages, and replies of about as "
+        f"many characters sent at once, except in the windows of turns before each length: "
+        f"there the reply is {TIMED.reply_tokens} token, so that a turn's time is the turn's. "
+        f"*Turn time* is the median of the window's turns, from sending the message to "
+        f"`event: end`; *server CPU* is the server process's over the window; *WAL* is what "
+        f"PostgreSQL wrote for the server's database over the window (pg_walinspect: the "
+        f"records of its relations and of the transactions that wrote them), full-page images "
+        f"apart, as they depend on when PostgreSQL last checkpointed. *Raw* is the UTF-8 bytes "
+        f"of the user and assistant texts; *rows* and sizes count every table of the server's "
+        f"database but its schema-version tables, sizes being `pg_total_relation_size` (heap, "
+        f"TOAST and indexes) as the server left them, then, after the last turn, after "
+        f"`VACUUM FULL`, when GET /chat/{{id}} has read the conversation back.",
         "",
-        *_table(
-            [
-                "turns",
-                "turn time",
-                "raw",
-                "rows: checkpoints / blobs / writes",
-                "measured",
-                *CHECKPOINT_TABLES,
-                "total",
-                "× raw",
-            ],
-            rows,
+        *table(["target", "turns", *(c.header for c in columns)], figure_rows(groups, columns)),
+        f"Tables after {last} turns:",
+        "",
+        *table(
+            ["target", "table", "rows", "as left", "after VACUUM FULL"], _tables_breakdown(final)
         ),
-        "",
     ]
 
 
-def _memory_section(memory: list[PeakMemory]) -> list[str]:
-    def floor_of(entry: PeakMemory) -> PeakMemory | None:
-        return next(
-            (m for m in memory if m.target == entry.target.floor() and m.part == entry.part),
-            None,
-        )
+def _memory_section(results: Results) -> list[str]:
+    by_part: dict[tuple[str, int], dict[Kind, PeakMemory]] = {}
+    for entry in results.memory:
+        by_part.setdefault((entry.part, entry.target.workers), {})[entry.target.kind] = entry
 
-    rows = []
-    for entry in memory:
-        floor = floor_of(entry)
-        ratio = (
-            f"{entry.total / floor.total:.1f}×"
-            if floor and entry.target.kind == "server" and floor.total
-            else "—"
-        )
-        rows.append(
-            [
-                entry.target.label,
-                entry.part,
-                str(len(entry.peak_rss_bytes)),
-                _size(entry.total),
-                ratio,
-                _size(entry.largest),
-            ]
-        )
+    def floor_ratio(entry: PeakMemory) -> Value:
+        floor = by_part[(entry.part, entry.target.workers)].get("floor")
+        if entry.target.kind == "floor" or floor is None:
+            return "—"
+        return ratio(entry.total, floor.total)
+
+    columns: list[Column[PeakMemory]] = [
+        Column("processes", lambda m: len(m.peak_rss_bytes), "n", compared=False),
+        Column("peak RSS, summed", lambda m: m.total, "size"),
+        Column("× floor", floor_ratio, "×", compared=False),
+        Column("largest process", lambda m: m.largest, "size"),
+    ]
+    rows = figure_rows([(part, subjects) for (part, _), subjects in by_part.items()], columns)
     return [
         "## Peak memory",
         "",
         "The resident set high-water mark (`VmHWM` in /proc/<pid>/status) of each server's "
-        "processes, read at the end of the part, after all of its loads, and summed (with "
-        "`--workers 2` there are four: uvicorn's supervisor, the two workers and "
-        "multiprocessing's resource tracker); the largest of them is a worker.",
+        "processes, read after all of its loads, and summed (with `--workers 2` there are four: "
+        "uvicorn's supervisor, the two workers and multiprocessing's resource tracker).",
         "",
-        *_table(
-            ["server", "part", "processes", "peak RSS, summed", "× floor", "largest process"], rows
-        ),
-        "",
+        *table(["server", "part", *(c.header for c in columns)], rows),
     ]
 
 
@@ -282,31 +294,27 @@ def render(plan: Plan, machine: Machine, results: Results, setup: list[str]) -> 
         f"Written by `{plan.command}` on {machine.date}.",
         "",
         f"- machine: {machine.cores} cores (`os.cpu_count()`), {machine.python}",
-        f"- PostgreSQL: {machine.postgres}, {machine.postgres_origin}",
         *(f"- {line}" for line in setup),
         "",
     ]
-    found = verdicts(results, plan.workers)
+    found = verdicts(results, plan)
     if found:
+        rows = [[v.what, v.current, v.baseline, v.ratio, v.goal, v.mark] for v in found]
         lines += [
             "## Targets",
             "",
-            *_table(
-                ["", "measured", "target", ""],
-                [[v.what, v.measured, v.goal, v.mark] for v in found],
-            ),
-            "",
+            *table(["", "chat-server", "baseline", VERSUS, "target", ""], rows),
         ]
         if WHY.exists():
             lines += [WHY.read_text().rstrip(), ""]
-    if results.ttft:
-        lines += _ttft_section(plan, results.ttft)
-    if results.throughput:
-        lines += _throughput_section(plan, results.throughput)
+    if "ttft" in results.loads:
+        lines += _ttft_section(plan, results)
+    if "throughput" in results.loads:
+        lines += _throughput_section(plan, results)
     if results.storage:
-        lines += _storage_section(plan, results.storage)
+        lines += _storage_section(plan, results)
     if results.memory:
-        lines += _memory_section(results.memory)
+        lines += _memory_section(results)
     if results.notes:
         lines += ["## Notes", "", *(f"- {note}" for note in results.notes), ""]
     return "\n".join(lines)

@@ -6,8 +6,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
-Kind = Literal["stub", "floor", "server"]
-CHECKPOINT_TABLES = ("checkpoints", "checkpoint_blobs", "checkpoint_writes")
+Kind = Literal["stub", "floor", "server", "baseline"]
+LABELS = {"stub": "stub alone", "floor": "floor", "server": "chat-server", "baseline": "baseline"}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -21,28 +21,31 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
+def ratio(value: float | None, to: float | None) -> float:
+    if value is None or to is None or math.isnan(value) or math.isnan(to) or to <= 0:
+        return math.nan
+    return value / to
+
+
 @dataclass(frozen=True)
 class Target:
-    """What the load is sent to: the stub alone, the floor, or the chat server."""
+    """What the load is sent to: the stub alone, the floor, the chat server or the baseline."""
 
     kind: Kind
     workers: int = 1
 
     def floor(self) -> Target:
-        """The floor with as many workers: what this target is compared with."""
         return Target("floor", self.workers)
 
     @property
     def label(self) -> str:
-        if self.kind == "stub":
-            return "stub alone"
-        name = "floor" if self.kind == "floor" else "chat-server"
-        return f"{name} ×{self.workers}"
+        name = LABELS[self.kind]
+        return name if self.kind == "stub" else f"{name} ×{self.workers}"
 
 
 @dataclass(frozen=True)
 class CpuUse:
-    """Cores kept busy on average over the measured window, by whom."""
+    """Cores kept busy on average over the measured window of `seconds`, by whom."""
 
     target: float
     stub: float
@@ -50,6 +53,7 @@ class CpuUse:
     database: float
     other: float
     target_processes: tuple[float, ...]
+    seconds: float
 
     def target_split(self) -> str:
         """The target's share per process, busiest first (the two busiest at least), when it
@@ -60,8 +64,37 @@ class CpuUse:
         return " + ".join(f"{cpu:.2f}" for cpu in self.target_processes[: max(2, busy)])
 
 
+NO_CPU = CpuUse(math.nan, math.nan, math.nan, math.nan, math.nan, (), 0.0)
+
+
+def merge_cpu(uses: list[CpuUse]) -> CpuUse:
+    """The CPU use over several windows, as if they were one."""
+    valid = [use for use in uses if use.seconds > 0 and not math.isnan(use.target)]
+    seconds = sum(use.seconds for use in valid)
+    if not seconds:
+        return NO_CPU
+
+    def mean(values: list[float]) -> float:
+        return sum(v * use.seconds for v, use in zip(values, valid, strict=True)) / seconds
+
+    width = min(len(use.target_processes) for use in valid)
+    return CpuUse(
+        target=mean([use.target for use in valid]),
+        stub=mean([use.stub for use in valid]),
+        client=mean([use.client for use in valid]),
+        database=mean([use.database for use in valid]),
+        other=mean([use.other for use in valid]),
+        target_processes=tuple(
+            mean([use.target_processes[i] for use in valid]) for i in range(width)
+        ),
+        seconds=seconds,
+    )
+
+
 @dataclass(frozen=True)
 class LoadRun:
+    """One load sent to one target (one round), or the rounds of it merged."""
+
     target: Target
     concurrency: int
     first_token_delay: float
@@ -88,9 +121,35 @@ class LoadRun:
     def latency_ms(self, q: float) -> float:
         return percentile(self.latency, q) * 1000
 
+    @property
+    def cpu_ms_per_turn(self) -> float:
+        """The target's CPU time over the measured window, per turn measured."""
+        if not self.turns:
+            return math.nan
+        return self.cpu.target * self.cpu.seconds / self.turns * 1000
 
-def find_run(runs: list[LoadRun], target: Target, concurrency: int) -> LoadRun | None:
-    return next((r for r in runs if r.target == target and r.concurrency == concurrency), None)
+    @property
+    def failed(self) -> int:
+        return self.errors + self.warmup_errors
+
+
+def merge_runs(runs: list[LoadRun]) -> LoadRun:
+    """The rounds of one load to one target, as one run."""
+    first = runs[0]
+    examples = [e for run in runs for e in run.error_examples]
+    return LoadRun(
+        target=first.target,
+        concurrency=first.concurrency,
+        first_token_delay=first.first_token_delay,
+        turns=sum(run.turns for run in runs),
+        errors=sum(run.errors for run in runs),
+        warmup_errors=sum(run.warmup_errors for run in runs),
+        error_examples=list(dict.fromkeys(examples)),
+        elapsed=sum(run.elapsed for run in runs),
+        ttft=[t for run in runs for t in run.ttft],
+        latency=[t for run in runs for t in run.latency],
+        cpu=merge_cpu([run.cpu for run in runs]),
+    )
 
 
 @dataclass(frozen=True)
@@ -111,26 +170,65 @@ class PeakMemory:
 
 
 @dataclass(frozen=True)
-class StorageRun:
-    """One session after `turns` turns, alone in a fresh database."""
+class Window:
+    """The last `len(durations)` turns of one session before it reached its length."""
 
-    turns: int
-    message_bytes: int
-    reply_bytes: int
-    rows: dict[str, int]
-    bytes_as_is: dict[str, int]
-    bytes_vacuumed: dict[str, int]
-    last_turns: list[float] = field(repr=False)
+    durations: list[float]
+    cpu_seconds: float
+    wal_bytes: int | None
+    wal_fpi_bytes: int | None
 
     @property
-    def raw_bytes(self) -> int:
-        return self.message_bytes + self.reply_bytes
+    def turn_ms(self) -> float:
+        return percentile(self.durations, 50) * 1000
+
+    @property
+    def cpu_ms_per_turn(self) -> float:
+        return self.cpu_seconds / len(self.durations) * 1000 if self.durations else math.nan
+
+    def wal_per_turn(self, full_pages: bool = False) -> float:
+        """WAL bytes per turn, full-page images included or not."""
+        if self.wal_bytes is None or self.wal_fpi_bytes is None or not self.durations:
+            return math.nan
+        written = self.wal_bytes - (0 if full_pages else self.wal_fpi_bytes)
+        return written / len(self.durations)
+
+
+@dataclass(frozen=True)
+class StorageRun:
+    """One session of a server alone in its database, after `turns` turns."""
+
+    target: Target
+    turns: int
+    raw_bytes: int
+    window: Window
+    rows: dict[str, int]
+    bytes_as_left: dict[str, int]
+    # Only after the session's last turn:
+    bytes_vacuumed: dict[str, int] | None = None
+    history: str | None = None  # "complete", or what is wrong with it
+    history_seconds: float = math.nan
+
+    def times_raw(self, sizes: dict[str, int] | None) -> float:
+        return ratio(sum(sizes.values()), self.raw_bytes) if sizes else math.nan
 
 
 @dataclass
 class Results:
-    ttft: list[LoadRun] = field(default_factory=list)
-    throughput: list[LoadRun] = field(default_factory=list)
+    # Keyed by the load's name (bench.plan.Load.name), one run per target, concurrency and round.
+    loads: dict[str, list[LoadRun]] = field(default_factory=dict)
     storage: list[StorageRun] = field(default_factory=list)
     memory: list[PeakMemory] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+    def run(self, load: str, target: Target, concurrency: int) -> LoadRun | None:
+        """All rounds of `load` sent to `target` at `concurrency`, merged."""
+        runs = [
+            r
+            for r in self.loads.get(load, [])
+            if r.target == target and r.concurrency == concurrency
+        ]
+        return merge_runs(runs) if runs else None
+
+    def storage_run(self, target: Target, turns: int) -> StorageRun | None:
+        return next((r for r in self.storage if r.target == target and r.turns == turns), None)

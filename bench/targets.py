@@ -1,87 +1,245 @@
-"""The issue's targets, each beside what the run measured, met or not."""
+"""The issue's targets, each as measured for the chat server and the baseline, met or not.
+
+A target is judged on the chat server's figure (for "half the baseline's", beside the
+baseline's); the baseline's figure and the ratio of the two are shown for every target.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench.results import LoadRun, Results, Target, find_run
+from bench.plan import CPU_CONCURRENCY, TOKEN_CONCURRENCY, Plan
+from bench.results import Kind, LoadRun, Results, StorageRun, Target, ratio
+
+C = CPU_CONCURRENCY
+LOADS = ("ttft", "throughput")
 
 
 @dataclass(frozen=True)
 class Verdict:
     what: str
-    measured: str
+    current: str
+    baseline: str
+    ratio: str  # current / baseline
     goal: str
-    met: bool
+    met: bool | None  # None: not measured
 
     @property
     def mark(self) -> str:
-        return "met" if self.met else "**not met**"
+        return "—" if self.met is None else "met" if self.met else "**not met**"
 
 
-def _failures(run: LoadRun) -> str:
-    failed = run.errors + run.warmup_errors
-    return f" ({failed} turns failed)" if failed else ""
+def show(value: float, unit: str) -> str:
+    if math.isnan(value):
+        return "—"
+    if unit == "%":
+        return f"{value:.0%}"
+    if unit == "×":
+        return f"{value:.2f}×"
+    digits = 2 if abs(value) < 1 else 1 if abs(value) < 100 else 0
+    return f"{value:.{digits}f} {unit}".rstrip()
 
 
-def _latency_verdict(what: str, run: LoadRun, q: float, limit_ms: float) -> Verdict:
-    if not run.turns:
-        return Verdict(what, f"no turn succeeded{_failures(run)}", f"≤ {limit_ms:g} ms", False)
-    value = run.added_ttft_ms(q)
-    met = value <= limit_ms and not (run.errors or run.warmup_errors)
-    return Verdict(what, f"{value:.1f} ms{_failures(run)}", f"≤ {limit_ms:g} ms", met)
+@dataclass(frozen=True)
+class Figures:
+    """The figures the targets are read from, for any target kind."""
+
+    results: Results
+    plan: Plan
+
+    def run(self, load: str, kind: Kind, workers: int, sessions: int) -> LoadRun | None:
+        return self.results.run(load, Target(kind, workers), sessions)
+
+    def failed(self, load: str, kind: Kind, workers: int, sessions: int) -> int:
+        found = self.run(load, kind, workers, sessions)
+        return found.failed if found else 0
+
+    def cpu_per_turn(self, kind: Kind, load: str = "throughput", sessions: int = C) -> float:
+        found = self.run(load, kind, 1, sessions)
+        return found.cpu_ms_per_turn if found else math.nan
+
+    def cpu_per_token(self, kind: Kind) -> float:
+        """(CPU per turn of the TTFT load − CPU per one-token turn) / the tokens added, both
+        with one worker at the same concurrency."""
+        longer = self.cpu_per_turn(kind, "ttft", TOKEN_CONCURRENCY)
+        shorter = self.cpu_per_turn(kind, "throughput", TOKEN_CONCURRENCY)
+        return (longer - shorter) / (self.plan.reply_tokens - 1)
+
+    def added_ttft(self, kind: Kind, workers: int, sessions: int, q: float) -> float:
+        found = self.run("ttft", kind, workers, sessions)
+        return found.added_ttft_ms(q) if found and found.turns else math.nan
+
+    def rate(self, kind: Kind, workers: int) -> float:
+        found = self.run("throughput", kind, workers, C)
+        return found.rate if found else math.nan
+
+    def storage(self, kind: Kind, turns: int) -> StorageRun | None:
+        return self.results.storage_run(Target(kind), turns)
+
+    def growth(self, kind: Kind, value: Callable[[StorageRun], float]) -> float:
+        first = self.storage(kind, self.plan.storage_turns[0])
+        last = self.storage(kind, self.plan.storage_turns[-1])
+        return ratio(value(last), value(first)) if first and last else math.nan
+
+    def at_last(self, kind: Kind, value: Callable[[StorageRun], float]) -> float:
+        last = self.storage(kind, self.plan.storage_turns[-1])
+        return value(last) if last else math.nan
 
 
-def verdicts(results: Results, workers: tuple[int, ...]) -> list[Verdict]:
-    found: list[Verdict] = []
-    for count in workers:
-        server = Target("server", count)
-        name = server.label
-        if one := find_run(results.ttft, server, 1):
-            found.append(_latency_verdict(f"added TTFT p50, 1 session, {name}", one, 50, 5))
-        if hundred := find_run(results.ttft, server, 100):
-            found.append(_latency_verdict(f"added TTFT p99, 100 sessions, {name}", hundred, 99, 50))
-        if twenty := find_run(results.throughput, server, 20):
-            found.append(
-                Verdict(
-                    f"turns/s at concurrency 20, {name}",
-                    f"{twenty.rate:.0f}{_failures(twenty)}",
-                    "≥ 150",
-                    twenty.rate >= 150,
-                )
-            )
-            floor = find_run(results.throughput, server.floor(), 20)
-            if floor is not None and floor.rate > 0:
-                share = twenty.rate / floor.rate
-                found.append(
-                    Verdict(
-                        f"{name} rate at concurrency 20 / {floor.target.label}'s",
-                        f"{share:.0%}",
-                        "≥ 40%",
-                        share >= 0.4,
-                    )
-                )
-    last = max(results.storage, key=lambda run: run.turns, default=None)
-    if last is not None:
-        as_is = sum(last.bytes_as_is.values()) / last.raw_bytes
-        vacuumed = sum(last.bytes_vacuumed.values()) / last.raw_bytes
+def _verdict(
+    what: str,
+    figure: Callable[[Kind], float],
+    unit: str,
+    goal: str,
+    passes: Callable[[float, float], bool | None],
+    failed: Callable[[Kind], int] = lambda _kind: 0,
+) -> Verdict:
+    """A figure of turns that failed never meets its target."""
+    current, baseline = figure("server"), figure("baseline")
+
+    def shown(kind: Kind, value: float) -> str:
+        count = failed(kind)
+        return show(value, unit) + (f" ({count} turns failed)" if count else "")
+
+    met = None if math.isnan(current) else passes(current, baseline)
+    if met is not None and failed("server"):
+        met = False
+    return Verdict(
+        what,
+        shown("server", current),
+        shown("baseline", baseline),
+        show(ratio(current, baseline), "×"),
+        goal,
+        met,
+    )
+
+
+def _ttft_p50(f: Figures, workers: int) -> Verdict:
+    return _verdict(
+        f"added TTFT p50, 1 session, ×{workers}",
+        lambda kind: f.added_ttft(kind, workers, 1, 50),
+        "ms",
+        "≤ 6 ms",
+        lambda value, _: value <= 6,
+        lambda kind: f.failed("ttft", kind, workers, 1),
+    )
+
+
+def _load_verdicts(f: Figures) -> list[Verdict]:
+    found = [
+        _verdict(
+            f"server CPU per one-token turn, c={C}, ×1",
+            f.cpu_per_turn,
+            "ms",
+            "≤ ½ the baseline's",
+            lambda value, baseline: None if math.isnan(baseline) else value <= baseline / 2,
+            lambda kind: f.failed("throughput", kind, 1, C),
+        ),
+        _verdict(
+            f"server CPU per streamed token, c={TOKEN_CONCURRENCY}, ×1",
+            f.cpu_per_token,
+            "ms",
+            f"≤ 0.2 ms (floor: {show(f.cpu_per_token('floor'), 'ms')})",
+            lambda value, _: value <= 0.2,
+            lambda kind: sum(f.failed(load, kind, 1, TOKEN_CONCURRENCY) for load in LOADS),
+        ),
+    ]
+    found += [_ttft_p50(f, workers) for workers in f.plan.workers]
+    if 1 in f.plan.workers:
         found.append(
-            Verdict(
-                f"checkpoint tables after {last.turns} turns / raw message bytes (as is)",
-                f"{as_is:.1f}× (after VACUUM FULL: {vacuumed:.1f}×)",
+            _verdict(
+                f"turns/s at c={C}, ×1, as a share of the floor's",
+                lambda kind: ratio(f.rate(kind, 1), f.rate("floor", 1)),
+                "%",
+                "≥ 25%",
+                lambda value, _: value >= 0.25,
+                lambda kind: f.failed("throughput", kind, 1, C),
+            )
+        )
+    if 2 in f.plan.workers:
+        found += [
+            _verdict(
+                f"turns/s at c={C}, ×2",
+                lambda kind: f.rate(kind, 2),
+                "",
+                "≥ 150",
+                lambda value, _: value >= 150,
+                lambda kind: f.failed("throughput", kind, 2, C),
+            ),
+            _verdict(
+                "added TTFT p99, 100 sessions, ×2, × the floor's",
+                lambda kind: ratio(
+                    f.added_ttft(kind, 2, 100, 99), f.added_ttft("floor", 2, 100, 99)
+                ),
+                "×",
                 "≤ 3×",
-                as_is <= 3,
-            )
-        )
-    if len(results.storage) > 1:
-        counts = [sum(run.rows.values()) for run in results.storage]
-        turns = " / ".join(str(run.turns) for run in results.storage)
-        found.append(
-            Verdict(
-                f"checkpoint rows of the session after {turns} turns",
-                " / ".join(map(str, counts)),
-                "constant",
-                len(set(counts)) == 1,
-            )
-        )
+                lambda value, _: value <= 3,
+                lambda kind: f.failed("ttft", kind, 2, 100),
+            ),
+        ]
     return found
+
+
+def _storage_verdicts(f: Figures) -> list[Verdict]:
+    short, long = f.plan.storage_turns[0], f.plan.storage_turns[-1]
+    if short == long or f.storage("server", long) is None:
+        return []
+
+    def history(kind: Kind) -> str:
+        run = f.storage(kind, long)
+        return (run.history or "—") if run else "—"
+
+    return [
+        _verdict(
+            f"turn time at {long} turns / at {short} "
+            f"(MAX_CONTEXT_TOKENS={f.plan.max_context_tokens})",
+            lambda kind: f.growth(kind, lambda run: run.window.turn_ms),
+            "×",
+            "≤ 1.5×",
+            lambda value, _: value <= 1.5,
+        ),
+        _verdict(
+            f"server CPU per turn at {long} turns / at {short}: the turn's own cost, without "
+            "the waiting that a busy machine adds to its time",
+            lambda kind: f.growth(kind, lambda run: run.window.cpu_ms_per_turn),
+            "×",
+            "(no target of its own)",
+            lambda _value, _baseline: None,
+        ),
+        _verdict(
+            f"WAL per turn at {long} turns / at {short} (full-page images left out)",
+            lambda kind: f.growth(kind, lambda run: run.window.wal_per_turn()),
+            "×",
+            "≤ 2×",
+            lambda value, _: value <= 2,
+        ),
+        _verdict(
+            f"tables as left after {long} turns / raw message bytes",
+            lambda kind: f.at_last(kind, lambda run: run.times_raw(run.bytes_as_left)),
+            "×",
+            "≤ 5×",
+            lambda value, _: value <= 5,
+        ),
+        _verdict(
+            f"live data (after VACUUM FULL) after {long} turns / raw message bytes",
+            lambda kind: f.at_last(kind, lambda run: run.times_raw(run.bytes_vacuumed)),
+            "×",
+            "≤ 3×",
+            lambda value, _: value <= 3,
+        ),
+        Verdict(
+            f"history: all {2 * long} messages back through GET /chat/{{id}}",
+            history("server"),
+            history("baseline"),
+            "—",
+            "complete",
+            history("server") == "complete",
+        ),
+    ]
+
+
+def verdicts(results: Results, plan: Plan) -> list[Verdict]:
+    figures = Figures(results, plan)
+    return _load_verdicts(figures) + _storage_verdicts(figures)
