@@ -43,10 +43,10 @@ async def get_owner(
     """The owner of the caller's sessions: '' when API_KEYS is unset, else that of its key."""
     if not settings.api_keys:
         return ""
-    key = credentials.credentials if credentials is not None else api_key
-    if key is None:
+    sent = credentials.credentials if credentials is not None else api_key
+    if sent is None:
         raise _unauthorized("missing API key: send Authorization: Bearer <key> or X-Api-Key")
-    owner = owner_of(key)
+    owner = owner_of(sent)
     # Digests of equal length, every key compared: the time taken tells nothing about the keys.
     matched = False
     for key in settings.api_keys:

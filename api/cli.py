@@ -1,27 +1,18 @@
 from __future__ import annotations
 
 import argparse
-import copy
+import math
 import sys
-from typing import Any
 
 import psycopg
 import uvicorn
 from pydantic import ValidationError
-from uvicorn.config import LOGGING_CONFIG
 
+from api.observability.logs import log_config
+from api.observability.metrics import shared_directory
+from api.observability.tracing import export_tracing_settings
 from api.settings import Settings, get_settings
 from api.store.database import redacted
-
-
-def _log_config(level: str) -> dict[str, Any]:
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config["loggers"]["chat_server"] = {
-        "handlers": ["default"],
-        "level": level.upper(),
-        "propagate": False,
-    }
-    return config
 
 
 def _parse_args(settings: Settings, argv: list[str] | None) -> argparse.Namespace:
@@ -68,13 +59,23 @@ def main(argv: list[str] | None = None) -> None:
         )
     args = _parse_args(settings, argv)
     _check_database(settings)
-    uvicorn.run(
-        "api.main:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_config=_log_config(settings.log_level),
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=30,
-    )
+    export_tracing_settings(settings)
+    with shared_directory(args.workers):
+        uvicorn.run(
+            "api.main:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_config=log_config(settings.log_level, settings.log_format),
+            log_level=settings.log_level,
+            # The app writes one access line per request, with its request id.
+            access_log=False,
+            # Open responses (streamed replies) get this long once the server is told to stop
+            # (in whole seconds, as uvicorn types it).
+            timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
+            # A worker answers its supervisor's pings only once it has imported the app (LangChain
+            # and all): on a busy 2-core machine that took over uvicorn's default 5 s, and the
+            # worker was killed and started again.
+            timeout_worker_healthcheck=30,
+        )

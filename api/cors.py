@@ -7,8 +7,15 @@ from starlette.middleware.cors import CORSMiddleware
 
 # LangGraph Studio runs on these pages and calls the server from the browser.
 STUDIO_ORIGINS = ("https://smith.langchain.com", "https://eu.smith.langchain.com")
-# The SDKs read the run id from Content-Location and the page count from the pagination headers.
-EXPOSED_HEADERS = ["Content-Location", "Location", "X-Pagination-Total", "X-Pagination-Next"]
+# The SDKs read the run id from Content-Location and the page count from the pagination headers;
+# the request id is for a page's own error reports.
+EXPOSED_HEADERS = [
+    "Content-Location",
+    "Location",
+    "X-Pagination-Total",
+    "X-Pagination-Next",
+    "X-Request-ID",
+]
 
 
 def add_cors(app: FastAPI, origins: tuple[str, ...]) -> None:

@@ -9,6 +9,8 @@ from langchain_core.language_models import BaseChatModel
 
 from api.cors import add_cors
 from api.errors import add_error_handlers
+from api.observability.app import add_observability
+from api.observability.endpoint import metrics_router
 from api.resources import open_resources
 from api.routes import chat, health, langgraph, page
 from api.settings import Settings, get_settings
@@ -35,5 +37,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(page.router)
     app.include_router(langgraph.router)
+    app.include_router(metrics_router(public=settings.metrics_public))
     add_cors(app, settings.cors_origins)
+    add_observability(app)  # last, so its middleware sees every request, preflights too
     return app

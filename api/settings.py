@@ -28,6 +28,15 @@ class Settings(ModelSettings):
     heartbeat_seconds: float = Field(default=15.0, gt=0)
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # `json`: one JSON object per log line, for log shippers.
+    log_format: Literal["text", "json"] = "text"
+    # /metrics answers without a key even when API_KEYS is set.
+    metrics_public: bool = False
+    # LangSmith tracing, under the names the LangSmith SDK reads (see api/observability/tracing.py).
+    langsmith_tracing: bool = False
+    langsmith_api_key: SecretStr | None = None
+    langsmith_endpoint: str | None = None
+    langsmith_project: str | None = None
     # Comma-separated in the environment, not JSON; none at all leaves the API open.
     api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()
     # Origins of browser pages allowed to call the API, besides LangGraph Studio's.

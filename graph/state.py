@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated
 
 from langchain_core.messages import AnyMessage
 from langgraph.channels.delta import DeltaChannel
-from langgraph.graph.message import add_messages
+from langgraph.graph.message import Messages, add_messages
 from typing_extensions import TypedDict
 
 # A full copy of the conversation is written once every this many updates of it (two a turn);
@@ -14,14 +14,16 @@ from typing_extensions import TypedDict
 SNAPSHOT_EVERY_UPDATES = 200
 
 
-def append_all(messages: list[AnyMessage], writes: Sequence[Any]) -> list[AnyMessage]:
+def append_all(messages: Messages, writes: Sequence[Messages]) -> Messages:
     """`add_messages` over a batch of writes at once: the same result as one write at a time,
     in one pass over the conversation instead of one per write."""
     batch = [m for write in writes for m in (write if isinstance(write, list) else [write])]
-    return add_messages(messages, batch)  # type: ignore[return-value]
+    return add_messages(messages, batch)
 
 
-MESSAGES = DeltaChannel(append_all, snapshot_frequency=SNAPSHOT_EVERY_UPDATES)
+MESSAGES: DeltaChannel[list[AnyMessage]] = DeltaChannel(
+    append_all, snapshot_frequency=SNAPSHOT_EVERY_UPDATES
+)
 
 
 class ChatState(TypedDict):

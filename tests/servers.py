@@ -5,9 +5,9 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -53,6 +53,7 @@ def free_port() -> int:
 def server_environment(**settings: str) -> dict[str, str]:
     """This process's environment without any chat-server settings, plus `settings`."""
     ours = ("OPENAI_", "DATABASE_", "API_KEYS", "ON_DISCONNECT", "SYSTEM_PROMPT")
+    ours += ("LOG_", "METRICS_", "LANGSMITH_", "LANGCHAIN_", "PROMETHEUS_MULTIPROC_DIR")
     env = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
     return {**env, **settings}
 
@@ -61,19 +62,32 @@ def server_environment(**settings: str) -> dict[str, str]:
 class ServerProcess:
     url: str
     process: asyncio.subprocess.Process
-    log: str = ""
+    # Everything it wrote to stderr (read as it comes, so a full pipe never stalls it).
+    output: bytearray = field(default_factory=bytearray)
+
+    @property
+    def log(self) -> str:
+        return self.output.decode()
 
 
 @asynccontextmanager
 async def chat_server_process(
-    cwd: Path, env: dict[str, str], *args: str
+    cwd: Path, env: dict[str, str], *args: str, command: Sequence[str] = (CHAT_SERVER,)
 ) -> AsyncIterator[ServerProcess]:
-    """`chat-server` as a user starts it, until it is ready; stopped with Ctrl-C at the end."""
+    """`chat-server` as a user starts it, until it is ready; stopped with Ctrl-C at the end
+    unless it has exited by then. `command`: another `chat-server` (and what runs it)."""
     port = free_port()
     process = await asyncio.create_subprocess_exec(
-        CHAT_SERVER, "--port", str(port), *args, cwd=cwd, env=env, stderr=asyncio.subprocess.PIPE
+        *command, "--port", str(port), *args, cwd=cwd, env=env, stderr=asyncio.subprocess.PIPE
     )
     server = ServerProcess(f"http://127.0.0.1:{port}", process)
+
+    async def read_stderr() -> None:
+        assert process.stderr is not None
+        while chunk := await process.stderr.read(65536):
+            server.output += chunk
+
+    reading = asyncio.create_task(read_stderr())
     try:
         async with httpx.AsyncClient(base_url=server.url) as http:
             async with asyncio.timeout(120):
@@ -85,8 +99,8 @@ async def chat_server_process(
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGINT)
-        _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
-        server.log = stderr.decode()
+        await asyncio.wait_for(process.wait(), timeout=60)
+        await reading
 
 
 async def _ready(http: httpx.AsyncClient) -> bool:

@@ -23,7 +23,7 @@ def test_the_upstream_saver_still_reaches_the_database_through_cursor() -> None:
 
 
 def test_the_upstream_tables_are_the_ones_pruned() -> None:
-    # PooledPostgresSaver.prune deletes from these tables with these columns.
+    # PooledPostgresSaver.prune_superseded deletes from these tables with these columns.
     migrations = "\n".join(AsyncPostgresSaver.MIGRATIONS)
     for table in ("checkpoints", "checkpoint_blobs", "checkpoint_writes"):
         assert f"CREATE TABLE IF NOT EXISTS {table}" in migrations

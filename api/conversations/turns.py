@@ -15,6 +15,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
 from api.conversations.failures import DATABASE_ERRORS, NO_SUCH_SESSION, Failure, classify
+from api.observability.turn_watch import TurnWatch, watch_turn
 from api.store.locks import SessionBusy, SessionGone, SessionLocks
 from api.store.saver import PooledPostgresSaver
 from graph import MODEL_NODE
@@ -147,14 +148,19 @@ class TurnRunner:
         session_id = request.session_id
         config = thread_config(session_id)
         try:
-            async with self._locks.hold(session_id, request.owner, wait=not request.reject_if_busy):
+            async with (
+                watch_turn(session_id, refusals=_REFUSALS) as watch,
+                self._locks.hold(session_id, request.owner, wait=not request.reject_if_busy),
+            ):
+                watch.locked()
                 try:
                     if request.at_checkpoint is not None:
                         await self._check_head(config, request.at_checkpoint)
-                    await self._take(request, config, events)
-                finally:
+                    await self._take(request, config, events, watch)
+                except BaseException:
                     if request.discard:
                         await asyncio.shield(self._discard(session_id))
+                    raise
         except SessionGone:
             events.put_nowait(Failure(404, NO_SUCH_SESSION))
         except SessionBusy:
@@ -173,15 +179,24 @@ class TurnRunner:
             events.put_nowait(failure)
 
     async def _take(
-        self, request: TurnRequest, config: RunnableConfig, events: asyncio.Queue[TurnEvent]
+        self,
+        request: TurnRequest,
+        config: RunnableConfig,
+        events: asyncio.Queue[TurnEvent],
+        watch: TurnWatch,
     ) -> None:
         try:
-            reply_id = await self._stream(config, request.messages, events)
+            reply_id = await self._stream(config, request.messages, events, watch)
         except BaseException:
             # A turn is saved whole or not at all: take the user's messages back out.
             await asyncio.shield(self._forget(config, request.messages))
             raise
-        await self._prune(request.session_id)
+        if request.discard:
+            # Gone before the reply ends: a client that saw it end finds no trace of the run.
+            await asyncio.shield(self._discard(request.session_id))
+        else:
+            await self._prune(request.session_id)
+        watch.completed()
         events.put_nowait(Reply(reply_id))
 
     async def _check_head(self, config: RunnableConfig, checkpoint_id: str) -> None:
@@ -194,7 +209,7 @@ class TurnRunner:
         # The latest checkpoint holds the whole conversation: the ones before it are dead weight.
         # Pruned before the reply ends, so a client that saw `end` sees one checkpoint stored.
         try:
-            await self._saver.prune(str(session_id))
+            await self._saver.prune_superseded(str(session_id))
         except DATABASE_ERRORS:
             # The turn is saved; what is left over goes with the next turn's pruning.
             logger.warning("could not prune session %s", session_id, exc_info=True)
@@ -204,6 +219,7 @@ class TurnRunner:
         config: RunnableConfig,
         messages: Sequence[HumanMessage],
         events: asyncio.Queue[TurnEvent],
+        watch: TurnWatch,
     ) -> str:
         reply_id: str | None = None
         async for event in self._graph.astream_events(
@@ -221,6 +237,7 @@ class TurnRunner:
                 # Role, finish and usage chunks carry no text.
                 if text := chunk.text:
                     events.put_nowait(Token(text, chunk, event["metadata"]))
+                    watch.token()
             elif kind == "on_chat_model_end":
                 if event["metadata"].get("langgraph_node") == MODEL_NODE:
                     reply_id = event["data"]["output"].id
@@ -258,3 +275,7 @@ class StaleCheckpoint(Exception):
             "the latest checkpoint of a session, so a run can continue only from there "
             "(regenerating or editing an earlier message is not supported)"
         )
+
+
+# A turn that ends with one of these never ran: the metrics count it as rejected.
+_REFUSALS = (SessionGone, SessionBusy, StaleCheckpoint)

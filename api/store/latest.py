@@ -23,7 +23,7 @@ def checkpoint_id(config: RunnableConfig | None) -> str | None:
 
 
 def with_values(checkpoint: Checkpoint, values: dict[str, Any]) -> Checkpoint:
-    return {**checkpoint, "channel_values": values}  # type: ignore[typeddict-item]
+    return {**checkpoint, "channel_values": values}
 
 
 class LatestCheckpoints:

@@ -72,7 +72,7 @@ class PooledPostgresSaver(AsyncPostgresSaver):
     def __init__(
         self, pool: Pool, *, delta_channels: DeltaChannels, cached_sessions: int = 0
     ) -> None:
-        super().__init__(pool)  # type: ignore[arg-type]
+        super().__init__(pool)
         self._pool = pool
         self._delta_channels = delta_channels
         self._latest = LatestCheckpoints(cached_sessions, delta_channels)
@@ -184,7 +184,7 @@ class PooledPostgresSaver(AsyncPostgresSaver):
             row = await cur.fetchone()
         return None if row is None else row["checkpoint_id"]
 
-    async def prune(self, thread_id: str) -> None:
+    async def prune_superseded(self, thread_id: str) -> None:
         """Deletes what the thread's latest state no longer needs: everything from before the
         newest full copy of its delta channels.
 

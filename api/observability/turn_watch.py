@@ -1,0 +1,119 @@
+"""What the metrics and the access line learn from a turn: how long it waited for its session,
+its first token, its tokens, and how it ended."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from uuid import UUID
+
+import httpx
+import openai
+
+from api.conversations.failures import MODEL_TIMEOUTS
+from api.observability.access import Visit, current_visit
+
+logger = logging.getLogger("chat_server.turns")
+
+
+def model_error_kind(error: BaseException) -> str | None:
+    """`timeout`, `connection` or `http_<status>` for a failed model call; None for the rest."""
+    if isinstance(error, MODEL_TIMEOUTS):
+        return "timeout"
+    if isinstance(error, openai.APIStatusError):
+        return f"http_{error.status_code}"
+    if isinstance(error, openai.APIError | httpx.HTTPError):
+        return "connection"
+    return None
+
+
+class TurnWatch:
+    """Told of one turn's progress, it records the turn's metrics and, for a turn that outlives
+    its response (its client gone, or a background run), one log line when it ends. Without a
+    request around it, it only counts."""
+
+    def __init__(self, session_id: UUID, visit: Visit | None) -> None:
+        self.session_id = session_id
+        self.tokens = 0
+        self.first_token_seconds: float | None = None
+        self.outcome: str | None = None
+        self._visit = visit
+        self._metrics = visit.metrics if visit is not None else None
+        self._started = time.perf_counter()
+        if visit is not None:
+            visit.turn = self
+        if self._metrics is not None:
+            self._metrics.streams.inc()
+
+    def locked(self) -> None:
+        """The turn holds its session's lock."""
+        if self._metrics is not None:
+            self._metrics.lock_wait_seconds.observe(time.perf_counter() - self._started)
+
+    def token(self) -> None:
+        """A token of the reply was streamed."""
+        self.tokens += 1
+        if self.tokens == 1:
+            self.first_token_seconds = time.perf_counter() - self._started
+            if self._metrics is not None:
+                self._metrics.first_token_seconds.observe(self.first_token_seconds)
+        if self._metrics is not None:
+            self._metrics.tokens.inc()
+
+    def completed(self) -> None:
+        """The reply is saved: called before the client hears so, so that a scrape made once
+        the client has the whole reply counts the turn."""
+        self.end("completed")
+
+    def end(self, outcome: str, error: BaseException | None = None) -> None:
+        """Records how the turn ended; only the first call counts."""
+        if self.outcome is not None:
+            return
+        self.outcome = outcome
+        seconds = time.perf_counter() - self._started
+        if (metrics := self._metrics) is not None:
+            metrics.streams.dec()
+            metrics.turns.labels(outcome).inc()
+            if outcome != "rejected":
+                metrics.turn_seconds.labels(outcome).observe(seconds)
+            if error is not None and (kind := model_error_kind(error)) is not None:
+                metrics.model_errors.labels(kind).inc()
+        if self._visit is not None and self._visit.responded:
+            # Its access line is written already: say how the turn ended, under the same id.
+            logger.info(
+                "turn on session %s ended %s after its response: %d tokens in %.1f s",
+                self.session_id,
+                outcome,
+                self.tokens,
+                seconds,
+                extra={
+                    "session_id": str(self.session_id),
+                    "outcome": outcome,
+                    "tokens": self.tokens,
+                },
+            )
+
+
+@asynccontextmanager
+async def watch_turn(
+    session_id: UUID, *, refusals: tuple[type[BaseException], ...] = ()
+) -> AsyncIterator[TurnWatch]:
+    """Watches the turn run in the block, and how it leaves it: an exception in `refusals`
+    means the turn never ran (no such session, or busy) and counts as rejected."""
+    watch = TurnWatch(session_id, current_visit.get())
+    try:
+        yield watch
+    except asyncio.CancelledError:
+        watch.end("cancelled")
+        raise
+    except refusals:
+        watch.end("rejected")
+        raise
+    except BaseException as error:
+        watch.end("failed_mid_reply" if watch.tokens else "failed_before_first_token", error)
+        raise
+    else:
+        watch.end("completed")
