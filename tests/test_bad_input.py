@@ -14,7 +14,7 @@ import pytest
 
 from api.main import create_app
 from api.settings import Settings
-from tests.chat_client import new_session, say
+from tests.chat_client import eventually, new_session, say
 from tests.fakes import FakeChatModel
 from tests.servers import serve
 from tests.stored import stored_turns
@@ -419,11 +419,15 @@ async def test_json_body_larger_than_any_message_needs_is_413(
 async def test_a_body_cut_off_midway_is_no_server_error(
     client: httpx.AsyncClient, fake_model: FakeChatModel, database_url: str
 ) -> None:
-    errors: list[logging.LogRecord] = []
-    handler = logging.Handler(logging.ERROR)
-    handler.emit = errors.append  # type: ignore[method-assign]
-    server_log = logging.getLogger("uvicorn.error")
-    server_log.addHandler(handler)
+    seen = _Records()
+    server_log, access_log = (
+        logging.getLogger("uvicorn.error"),
+        logging.getLogger("chat_server.access"),
+    )
+    server_log.addHandler(seen)
+    access_log.addHandler(seen)
+    level = access_log.level
+    access_log.setLevel(logging.INFO)
     try:
         session_id = await new_session(client)
         url = httpx.URL(str(client.base_url))
@@ -435,9 +439,25 @@ async def test_a_body_cut_off_midway_is_no_server_error(
         await writer.drain()
         writer.close()
         await writer.wait_closed()
-        # The server notices the closed connection while it waits for the rest of the body.
-        await asyncio.sleep(1)
+
+        # The server notices the closed connection while it waits for the rest of the body,
+        # and the request's access line says how it ended.
+        async def answered() -> bool:
+            return any(f"POST /chat/{session_id}" in r.getMessage() for r in seen.records)
+
+        await eventually(answered)
     finally:
-        server_log.removeHandler(handler)
-    assert [record.getMessage() for record in errors] == []
+        server_log.removeHandler(seen)
+        access_log.removeHandler(seen)
+        access_log.setLevel(level)
+    assert [r.getMessage() for r in seen.records if r.levelno >= logging.ERROR] == []
     await assert_nothing_stored(client, fake_model, database_url, session_id)
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)

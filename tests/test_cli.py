@@ -54,8 +54,7 @@ def test_unreachable_database_is_one_clear_line_without_the_password(scratch_dir
 
 def test_logged_database_url_hides_the_password() -> None:
     shown = redacted("postgresql://chat:s3cret@db.example:5432/chat")
-    assert "s3cret" not in shown
-    assert "db.example" in shown and "chat" in shown
+    assert shown == "user=chat dbname=chat host=db.example port=5432 password=***"
 
 
 async def test_fresh_start_uses_the_embedded_database(

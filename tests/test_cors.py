@@ -74,9 +74,3 @@ async def test_json_bodies_are_read_whatever_their_content_type(http: httpx.Asyn
     )
     assert response.status_code == 200
     assert [a["graph_id"] for a in response.json()] == ["chat"]
-
-
-def test_cors_origins_is_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CORS_ORIGINS", "http://localhost:3000/, https://chat.example.com")
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    assert settings.cors_origins == ("http://localhost:3000", "https://chat.example.com")
