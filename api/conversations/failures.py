@@ -31,14 +31,26 @@ class Failure:
     message: str
 
 
-def _model_failure(error: BaseException) -> Failure | None:
+def model_error_kind(error: BaseException) -> str | None:
+    """`timeout`, `connection` or `http_<status>` for a failed model call; None for the rest."""
     if isinstance(error, MODEL_TIMEOUTS):
-        return Failure(504, "the model did not answer in time")
+        return "timeout"
     if isinstance(error, openai.APIStatusError):
-        return Failure(502, f"the model server answered HTTP {error.status_code}")
+        return f"http_{error.status_code}"
     if isinstance(error, openai.APIError | httpx.HTTPError):
-        return Failure(502, "the connection to the model server failed")
+        return "connection"
     return None
+
+
+def _model_failure(error: BaseException) -> Failure | None:
+    kind = model_error_kind(error)
+    if kind is None:
+        return None
+    if kind == "timeout":
+        return Failure(504, "the model did not answer in time")
+    if kind == "connection":
+        return Failure(502, "the connection to the model server failed")
+    return Failure(502, f"the model server answered HTTP {kind.removeprefix('http_')}")
 
 
 def classify(error: BaseException) -> Failure:

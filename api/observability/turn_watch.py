@@ -10,24 +10,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from uuid import UUID
 
-import httpx
-import openai
-
-from api.conversations.failures import MODEL_TIMEOUTS
+from api.conversations.failures import model_error_kind
 from api.observability.access import Visit, current_visit
 
 logger = logging.getLogger("chat_server.turns")
-
-
-def model_error_kind(error: BaseException) -> str | None:
-    """`timeout`, `connection` or `http_<status>` for a failed model call; None for the rest."""
-    if isinstance(error, MODEL_TIMEOUTS):
-        return "timeout"
-    if isinstance(error, openai.APIStatusError):
-        return f"http_{error.status_code}"
-    if isinstance(error, openai.APIError | httpx.HTTPError):
-        return "connection"
-    return None
 
 
 class TurnWatch:
