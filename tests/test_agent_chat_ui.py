@@ -94,7 +94,7 @@ async def test_agent_chat_ui_against_this_server(client: httpx.AsyncClient, node
     assert seen["history"][0]["values"]["messages"][0]["id"] == first["messageId"]
     assert len(seen["history"]) >= 1
     assert seen["history"][0]["checkpoint"]["checkpoint_id"]
-    # Regenerating from a checkpoint this server no longer keeps: refused, and nothing stored.
+    # Regenerating from an older checkpoint: refused, and nothing stored.
     assert seen["regenerate"]["error"]["status"] == 409
     assert seen["regenerate"]["events"] == []
     assert _texts(seen["after"][0]["values"]["messages"]) == [
@@ -164,7 +164,7 @@ async def test_the_same_calls_as_against_langgraph_dev(
     assert _shape(ours["after"][0]["values"]) == _shape(theirs["after"][0]["values"])
     assert set(ours["after"][0]) == set(theirs["after"][0])
     assert set(ours["after"][0]["checkpoint"]) == set(theirs["after"][0]["checkpoint"])
-    # Where the two part on purpose: langgraph dev keeps every checkpoint and branches from an
-    # older one; this server keeps the latest only and says so.
+    # Where the two part on purpose: langgraph dev branches from an older checkpoint; this
+    # server continues a session from its latest checkpoint only, and says so.
     assert "error" not in theirs["regenerate"]
     assert ours["regenerate"]["error"]["status"] == 409

@@ -271,9 +271,9 @@ class TurnRunner:
 class StaleCheckpoint(Exception):
     def __init__(self, checkpoint_id: str) -> None:
         super().__init__(
-            f"checkpoint {checkpoint_id} is not the session's latest: this server keeps only "
-            "the latest checkpoint of a session, so a run can continue only from there "
-            "(regenerating or editing an earlier message is not supported)"
+            f"checkpoint {checkpoint_id} is not the session's latest: this server continues a "
+            "session only from its latest checkpoint (regenerating or editing an earlier "
+            "message is not supported)"
         )
 
 

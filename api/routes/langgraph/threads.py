@@ -34,7 +34,9 @@ _SORT_KEYS: dict[str, SortKey] = {
 }
 # What a thread always carries, `select` or not: the fields its schema requires.
 _ALWAYS = ("thread_id", "created_at", "updated_at", "metadata", "status")
-_NOT_KEPT = "checkpoint {} is not kept: this server keeps only the latest checkpoint of a session"
+_NOT_SERVED = (
+    "checkpoint {} is not served: this server shows a session at its latest checkpoint only"
+)
 
 
 async def _with_values(conversations: Conversations, session: Session) -> dict[str, Any]:
@@ -115,7 +117,7 @@ async def _state_at(
     state = conversation.state
     head = state.config.get("configurable", {}).get("checkpoint_id")
     if checkpoint_id is not None and checkpoint_id != head:
-        raise HTTPException(404, _NOT_KEPT.format(checkpoint_id))
+        raise HTTPException(404, _NOT_SERVED.format(checkpoint_id))
     return state
 
 
