@@ -48,12 +48,16 @@ async def test_request_ids_are_echoed_or_made(client: httpx.AsyncClient) -> None
     assert made.headers["x-request-id"] != (await client.get("/healthz")).headers["x-request-id"]
 
 
+def _json_logs(database_url: str, openai_stub_url: str) -> dict[str, str]:
+    return server_environment(
+        DATABASE_URL=database_url, OPENAI_BASE_URL=openai_stub_url, LOG_FORMAT="json"
+    )
+
+
 async def test_json_logs_have_one_access_line_per_request_with_the_turn(
     scratch_dir: Path, database_url: str, openai_stub_url: str
 ) -> None:
-    env = server_environment(
-        DATABASE_URL=database_url, OPENAI_BASE_URL=openai_stub_url, LOG_FORMAT="json"
-    )
+    env = _json_logs(database_url, openai_stub_url)
     async with chat_server_process(scratch_dir, env) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
             session_id = await new_session(http)
@@ -99,9 +103,7 @@ def slow_stub(stub_behaviour: StubBehaviour) -> StubBehaviour:
 async def test_a_turn_that_outlives_its_client_logs_under_its_request_id(
     scratch_dir: Path, database_url: str, slow_stub: StubBehaviour, openai_stub_url: str
 ) -> None:
-    env = server_environment(
-        DATABASE_URL=database_url, OPENAI_BASE_URL=openai_stub_url, LOG_FORMAT="json"
-    )
+    env = _json_logs(database_url, openai_stub_url)
     async with chat_server_process(scratch_dir, env) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
             session_id = await new_session(http)

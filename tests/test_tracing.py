@@ -91,9 +91,17 @@ async def langsmith() -> AsyncIterator[StandIn]:
         standin.open.set()  # let the server's last sends through before it is stopped
 
 
-def _environment(database_url: str, openai_stub_url: str, **langsmith: str) -> dict[str, str]:
+def _environment(
+    database_url: str, openai_stub_url: str, endpoint: str, *, tracing: bool = True, **more: str
+) -> dict[str, str]:
+    """The server's environment with a LangSmith key and endpoint, tracing on or off."""
     return server_environment(
-        DATABASE_URL=database_url, OPENAI_BASE_URL=openai_stub_url, **langsmith
+        DATABASE_URL=database_url,
+        OPENAI_BASE_URL=openai_stub_url,
+        LANGSMITH_ENDPOINT=endpoint,
+        LANGSMITH_API_KEY=API_KEY,
+        **({"LANGSMITH_TRACING": "true"} if tracing else {}),
+        **more,
     )
 
 
@@ -101,12 +109,7 @@ async def test_each_turn_is_a_run_in_its_sessions_thread(
     scratch_dir: Path, database_url: str, openai_stub_url: str, langsmith: StandIn
 ) -> None:
     env = _environment(
-        database_url,
-        openai_stub_url,
-        LANGSMITH_TRACING="true",
-        LANGSMITH_ENDPOINT=langsmith.url,
-        LANGSMITH_API_KEY=API_KEY,
-        LANGSMITH_PROJECT="chat-server-tests",
+        database_url, openai_stub_url, langsmith.url, LANGSMITH_PROJECT="chat-server-tests"
     )
     async with chat_server_process(scratch_dir, env) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
@@ -142,9 +145,7 @@ async def test_each_turn_is_a_run_in_its_sessions_thread(
 async def test_nothing_is_sent_unless_tracing_is_on(
     scratch_dir: Path, database_url: str, openai_stub_url: str, langsmith: StandIn
 ) -> None:
-    env = _environment(
-        database_url, openai_stub_url, LANGSMITH_ENDPOINT=langsmith.url, LANGSMITH_API_KEY=API_KEY
-    )
+    env = _environment(database_url, openai_stub_url, langsmith.url, tracing=False)
     async with chat_server_process(scratch_dir, env) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
             session_id = await new_session(http)
@@ -158,13 +159,7 @@ async def test_a_langsmith_that_does_not_answer_delays_no_reply(
     scratch_dir: Path, database_url: str, openai_stub_url: str, langsmith: StandIn
 ) -> None:
     langsmith.open.clear()  # every request to LangSmith waits until the test opens the gate
-    env = _environment(
-        database_url,
-        openai_stub_url,
-        LANGSMITH_TRACING="true",
-        LANGSMITH_ENDPOINT=langsmith.url,
-        LANGSMITH_API_KEY=API_KEY,
-    )
+    env = _environment(database_url, openai_stub_url, langsmith.url)
     async with chat_server_process(scratch_dir, env) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
             session_id = await new_session(http)
@@ -191,13 +186,8 @@ async def test_a_langsmith_that_does_not_answer_delays_no_reply(
 async def test_a_langsmith_that_is_down_breaks_no_reply(
     scratch_dir: Path, database_url: str, openai_stub_url: str
 ) -> None:
-    env = _environment(
-        database_url,
-        openai_stub_url,
-        LANGSMITH_TRACING="true",
-        LANGSMITH_ENDPOINT=f"http://127.0.0.1:{free_port()}",  # nothing listens there
-        LANGSMITH_API_KEY=API_KEY,
-    )
+    nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    env = _environment(database_url, openai_stub_url, nowhere)
     async with chat_server_process(scratch_dir, env) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
             session_id = await new_session(http)

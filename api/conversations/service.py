@@ -64,6 +64,13 @@ class Conversations:
             raise SessionNotFound
         return session
 
+    async def describe(self, session_id: UUID, owner: str) -> Session:
+        """The caller's session, with its `updated_at` and whether a turn runs on it now."""
+        session = await self._sessions.describe(session_id, owner)
+        if session is None:
+            raise SessionNotFound
+        return session
+
     async def state(self, session: Session) -> StateSnapshot:
         return await self.graph.aget_state(thread_config(session.id))
 

@@ -100,6 +100,13 @@ class Sessions:
 
     async def get(self, session_id: UUID, owner: str = "") -> Session | None:
         return await self._one(
+            f"SELECT {_COLUMNS} FROM chat_sessions WHERE id = %(id)s AND owner = %(owner)s",
+            {"id": session_id, "owner": owner},
+        )
+
+    async def describe(self, session_id: UUID, owner: str = "") -> Session | None:
+        """The session with when its conversation last changed and whether a turn runs on it."""
+        return await self._one(
             f"SELECT {_READ} FROM chat_sessions WHERE id = %(id)s AND owner = %(owner)s",
             {"id": session_id, "owner": owner},
         )

@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from langgraph.types import StateSnapshot
 
 from api.auth import OwnerDep
-from api.conversations import Conversations
+from api.conversations import Conversations, SessionNotFound
 from api.deps import ConversationsDep
 from api.routes.langgraph.models import (
     CheckpointRef,
@@ -53,9 +53,12 @@ async def create_thread(
         return JSON(thread(session, None))
     assert body.thread_id is not None  # a new random id is never taken
     if body.if_exists == "do_nothing":
-        existing = await conversations.search(owner, SessionQuery(ids=[body.thread_id], limit=1))
-        if existing[0]:
-            return JSON(await _with_values(conversations, existing[0][0]))
+        try:
+            existing = await conversations.describe(body.thread_id, owner)
+        except SessionNotFound:
+            pass  # taken by another key's session: as good as any other clash
+        else:
+            return JSON(await _with_values(conversations, existing))
     raise HTTPException(409, f"thread {body.thread_id} exists already")
 
 
@@ -91,15 +94,15 @@ async def search_threads(
 
 @router.get("/{thread_id}")
 async def get_thread(thread_id: UUID, conversations: ConversationsDep, owner: OwnerDep) -> JSON:
-    return JSON(await _with_values(conversations, await conversations.get(thread_id, owner)))
+    return JSON(await _with_values(conversations, await conversations.describe(thread_id, owner)))
 
 
 @router.patch("/{thread_id}")
 async def patch_thread(
     thread_id: UUID, body: ThreadPatchBody, conversations: ConversationsDep, owner: OwnerDep
 ) -> JSON:
-    session = await conversations.update_metadata(thread_id, owner, body.metadata)
-    return JSON(await _with_values(conversations, session))
+    await conversations.update_metadata(thread_id, owner, body.metadata)
+    return JSON(await _with_values(conversations, await conversations.describe(thread_id, owner)))
 
 
 @router.delete("/{thread_id}", status_code=204)
