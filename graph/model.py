@@ -22,7 +22,7 @@ class ModelSettings(BaseSettings):
     model_max_retries: int = Field(default=2, ge=0)
     # The model is sent at most this much of the most recent conversation; all of it is kept.
     max_context_tokens: int = Field(default=16_000, ge=64)
-    # Hand the messages to the OpenAI SDK past its request transform (graph/untransformed.py).
+    # Chat requests and their streams as plain JSON, past the SDK's models (graph/untransformed.py).
     openai_untransformed_messages: bool = True
 
     @property
@@ -47,5 +47,5 @@ def make_chat_model(
         http_async_client=http_async_client,
     )
     if settings.openai_untransformed_messages:
-        model.async_client = UntransformedMessages(model.async_client)
+        model.async_client = UntransformedMessages(model.root_async_client)
     return model

@@ -57,7 +57,10 @@ async def test_system_prompt_goes_first(
     assert stub_behaviour.requests[0]["messages"][0] == {"role": "system", "content": "Be brief."}
 
 
-async def _requests_sent(settings: Settings, stub: StubBehaviour) -> list[dict[str, object]]:
+async def _requests_and_replies(
+    settings: Settings, stub: StubBehaviour
+) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """The requests the model server received, and the replies as the session keeps them."""
     stub.requests.clear()
     async with (
         serve(create_app(settings)) as url,
@@ -71,23 +74,31 @@ async def _requests_sent(settings: Settings, stub: StubBehaviour) -> list[dict[s
             "input": {"messages": [{"type": "human", "content": blocks}]},
         }
         assert (await http.post(f"/threads/{session_id}/runs/wait", json=run)).status_code == 200
-    return list(stub.requests)
+        state = (await http.get(f"/threads/{session_id}/state")).json()
+    replies = [
+        {k: m[k] for k in ("content", "response_metadata", "usage_metadata")}
+        for m in state["values"]["messages"]
+        if m["type"] == "ai"
+    ]
+    return list(stub.requests), replies
 
 
 async def test_untransformed_messages_send_the_same_request(
     settings: Settings, openai_stub_url: str, stub_behaviour: StubBehaviour
 ) -> None:
     # Fails loudly if an upgrade of openai or langchain-openai makes graph/untransformed.py send
-    # something else than the SDK's own path would.
+    # or read something else than the SDK's own path would.
     base = settings.model_copy(
         update={"openai_base_url": openai_stub_url, "system_prompt": "Be brief."}
     )
-    untransformed = await _requests_sent(base, stub_behaviour)
-    transformed = await _requests_sent(
+    untransformed, plain_replies = await _requests_and_replies(base, stub_behaviour)
+    transformed, replies = await _requests_and_replies(
         base.model_copy(update={"openai_untransformed_messages": False}), stub_behaviour
     )
     assert len(untransformed) == 2
     assert untransformed == transformed
+    assert len(plain_replies) == 2
+    assert plain_replies == replies
     assert untransformed[1]["messages"][-1] == {
         "role": "user",
         "content": [{"type": "text", "text": "What's "}, {"type": "text", "text": "my name?"}],

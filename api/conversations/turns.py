@@ -88,7 +88,9 @@ class Turn:
     async def next_event(self, timeout: float | None = None) -> TurnEvent | None:
         """The next event, or None when `timeout` seconds pass without one."""
         try:
-            event = await asyncio.wait_for(self._events.get(), timeout)
+            # Not wait_for: it wraps the get in a task of its own, once per token.
+            async with asyncio.timeout(timeout):
+                event = await self._events.get()
         except TimeoutError:
             return None
         self._ended = isinstance(event, Reply | Failure)

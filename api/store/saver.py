@@ -76,6 +76,8 @@ class PooledPostgresSaver(AsyncPostgresSaver):
         self._pool = pool
         self._delta_channels = delta_channels
         self._latest = LatestCheckpoints(cached_sessions, delta_channels)
+        # Threads given a full copy of their delta channels since they were last pruned.
+        self._copied: set[str] = set()
 
     # Overrides upstream's private `_cursor` (langgraph issue #7259: one lock per saver);
     # tests/test_saver_upstream.py fails if an upgrade changes what this relies on.
@@ -101,6 +103,8 @@ class PooledPostgresSaver(AsyncPostgresSaver):
     ) -> RunnableConfig:
         saved = await super().aput(config, checkpoint, metadata, new_versions)
         if saved["configurable"]["checkpoint_ns"] == "":
+            if all(name in checkpoint["channel_values"] for name in self._delta_channels):
+                self._copied.add(saved["configurable"]["thread_id"])
             parent = checkpoint_id(config)
             self._latest.saved(
                 CheckpointTuple(
@@ -176,6 +180,7 @@ class PooledPostgresSaver(AsyncPostgresSaver):
 
     async def adelete_thread(self, thread_id: str) -> None:
         self._latest.forget(str(thread_id))
+        self._copied.discard(str(thread_id))
         await super().adelete_thread(thread_id)
 
     async def _head(self, thread_id: str) -> str | None:
@@ -186,12 +191,20 @@ class PooledPostgresSaver(AsyncPostgresSaver):
 
     async def prune_superseded(self, thread_id: str) -> None:
         """Deletes what the thread's latest state no longer needs: everything from before the
-        newest full copy of its delta channels.
+        newest full copy of its delta channels, if this process wrote a copy since it last
+        pruned the thread (between copies, nothing is superseded: no statement is sent).
 
         Upstream's `aprune` refuses threads with delta channels; this is its `keep_latest` for
         them, in one statement. The caller holds the session's lock, so no turn writes to the
         thread meanwhile.
         """
+        if thread_id not in self._copied:
+            return
+        self._copied.discard(thread_id)
         params = {"thread_id": thread_id, "channels": list(self._delta_channels)}
-        async with self._pool.connection() as conn:
-            await conn.execute(_PRUNE_SQL, params)
+        try:
+            async with self._pool.connection() as conn:
+                await conn.execute(_PRUNE_SQL, params)
+        except BaseException:
+            self._copied.add(thread_id)
+            raise
