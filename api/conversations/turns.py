@@ -149,16 +149,18 @@ class TurnRunner:
     async def _run(self, request: TurnRequest, events: asyncio.Queue[TurnEvent]) -> None:
         session_id = request.session_id
         config = thread_config(session_id)
+        waits = not request.reject_if_busy
         try:
             async with (
                 watch_turn(session_id, refusals=_REFUSALS) as watch,
-                self._locks.hold(session_id, request.owner, wait=not request.reject_if_busy),
+                self._locks.hold(session_id, request.owner, wait=waits) as head,
             ):
                 watch.locked()
                 try:
-                    if request.at_checkpoint is not None:
-                        await self._check_head(config, request.at_checkpoint)
-                    await self._take(request, config, events, watch)
+                    if request.at_checkpoint not in (None, head):
+                        raise StaleCheckpoint(request.at_checkpoint)
+                    with self._saver.head_known(str(session_id), head):
+                        await self._take(request, config, events, watch)
                 except BaseException:
                     if request.discard:
                         await asyncio.shield(self._discard(session_id))
@@ -200,12 +202,6 @@ class TurnRunner:
             await self._prune(request.session_id)
         watch.completed()
         events.put_nowait(Reply(reply_id))
-
-    async def _check_head(self, config: RunnableConfig, checkpoint_id: str) -> None:
-        latest = await self._saver.aget_tuple(config)
-        head = None if latest is None else latest.config["configurable"]["checkpoint_id"]
-        if head != checkpoint_id:
-            raise StaleCheckpoint(checkpoint_id)
 
     async def _prune(self, session_id: UUID) -> None:
         # The latest checkpoint holds the whole conversation: the ones before it are dead weight.

@@ -22,9 +22,14 @@ LOCK_HELD = (
     " AND objid = (hashtextextended({key}, 0) & 4294967295)::oid)"
 )
 # The session is looked up in the same statement: a turn that gets the lock knows that its
-# session was not deleted before, and a deleted session's turn need not wait for the lock.
+# session was not deleted before, and a deleted session's turn need not wait for the lock. So is
+# its latest checkpoint, once the lock is held (the CASE waits for the attempt's result), with a
+# snapshot taken then (api/store/schema.py: chat_latest_checkpoint).
 _TRY_LOCK = (
-    "SELECT pg_try_advisory_lock(hashtextextended(%(key)s, 0)) AS locked, {present} AS present"
+    "WITH attempt AS MATERIALIZED"
+    " (SELECT pg_try_advisory_lock(hashtextextended(%(key)s, 0)) AS locked)"
+    " SELECT locked, {present} AS present,"
+    " CASE WHEN locked THEN chat_latest_checkpoint(%(key)s) END AS head FROM attempt"
 )
 _UNLOCK = "SELECT pg_advisory_unlock(hashtextextended(%s, 0))"
 # How long a turn waits before it asks again for a lock another process holds.
@@ -42,6 +47,8 @@ class SessionBusy(Exception):
 class LockResult(NamedTuple):
     locked: bool
     present: bool
+    # The session's latest checkpoint when the lock was taken (None: none yet, or not locked).
+    head: str | None
 
 
 class SessionLocks:
@@ -110,13 +117,14 @@ class SessionLocks:
             cur = await (await self._conn()).execute(statement, params)
         row = await cur.fetchone()
         assert row is not None
-        return LockResult(locked=bool(row["locked"]), present=bool(row["present"]))
+        return LockResult(bool(row["locked"]), bool(row["present"]), row["head"])
 
-    async def _acquire(self, key: str, owner: str | None, wait: bool) -> None:
-        for attempt in itertools.count():
+    async def _acquire(self, key: str, owner: str | None, wait: bool) -> str | None:
+        waits = itertools.chain(_RETRY_SECONDS, itertools.repeat(_RETRY_SECONDS[-1]))
+        while True:
             attempt_ = asyncio.ensure_future(self._try_lock(key, owner))
             try:
-                locked, present = await asyncio.shield(attempt_)
+                locked, present, head = await asyncio.shield(attempt_)
             except asyncio.CancelledError:
                 # The statement runs on: should it take the lock, the lock goes straight back.
                 attempt_.add_done_callback(lambda done: self._release_if_taken(done, key))
@@ -126,10 +134,10 @@ class SessionLocks:
                     await asyncio.shield(self._release(key))
                 raise SessionGone(key)
             if locked:
-                return
+                return head
             if not wait:
                 raise SessionBusy(key)
-            await asyncio.sleep(_RETRY_SECONDS[min(attempt, len(_RETRY_SECONDS) - 1)])
+            await asyncio.sleep(next(waits))
 
     def _release_if_taken(self, attempt: asyncio.Future[LockResult], key: str) -> None:
         if attempt.cancelled() or attempt.exception() is not None or not attempt.result().locked:
@@ -147,11 +155,14 @@ class SessionLocks:
             logger.warning("could not release the lock of session %s", key, exc_info=True)
 
     @asynccontextmanager
-    async def hold(self, session_id: UUID, owner: str, *, wait: bool = True) -> AsyncIterator[None]:
-        """Holds the session's lock; raises SessionGone unless `owner` has the session, and
+    async def hold(
+        self, session_id: UUID, owner: str, *, wait: bool = True
+    ) -> AsyncIterator[str | None]:
+        """Holds the session's lock, and gives the id of its latest checkpoint as of then (None
+        for a session without one); raises SessionGone unless `owner` has the session, and
         SessionBusy if another turn holds it and `wait` is false."""
-        async with self._holding(session_id, owner, wait):
-            yield
+        async with self._holding(session_id, owner, wait) as head:
+            yield head
 
     @asynccontextmanager
     async def hold_any(self, session_id: UUID) -> AsyncIterator[None]:
@@ -162,14 +173,14 @@ class SessionLocks:
     @asynccontextmanager
     async def _holding(
         self, session_id: UUID, owner: str | None, wait: bool
-    ) -> AsyncIterator[None]:
+    ) -> AsyncIterator[str | None]:
         key = str(session_id)
         if not wait and self._busy_here(session_id):
             raise SessionBusy(key)
         async with self._local_turn(session_id):
-            await self._acquire(key, owner, wait)
+            head = await self._acquire(key, owner, wait)
             try:
-                yield
+                yield head
             finally:
                 await asyncio.shield(self._release(key))
 

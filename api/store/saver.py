@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -90,6 +90,8 @@ class PooledPostgresSaver(AsyncPostgresSaver):
         self._latest = LatestCheckpoints(cached_sessions, delta_channels)
         # Threads given a full copy of their delta channels since they were last pruned.
         self._copied: set[str] = set()
+        # Threads whose latest checkpoint id a turn holding their lock learned with the lock.
+        self._known_heads: dict[str, str | None] = {}
 
     # Overrides upstream's private `_cursor` (langgraph issue #7259: one lock per saver);
     # tests/test_saver_upstream.py fails if an upgrade changes what this relies on.
@@ -118,6 +120,7 @@ class PooledPostgresSaver(AsyncPostgresSaver):
             for name, value in checkpoint["channel_values"].items()
         )
         token = _ONE_STATEMENT.set(not blobs)
+        self._known_heads.pop(config["configurable"]["thread_id"], None)
         try:
             saved = await super().aput(config, checkpoint, metadata, new_versions)
         finally:
@@ -168,10 +171,15 @@ class PooledPostgresSaver(AsyncPostgresSaver):
             return await super().aget_tuple(config)
         thread_id = configurable["thread_id"]
         remembered = self._latest.get(thread_id)
-        if remembered is not None and await self._head(thread_id) == checkpoint_id(
-            remembered.config
-        ):
-            return remembered
+        known = thread_id in self._known_heads
+        head = self._known_heads.pop(thread_id, None)
+        if known and head is None:
+            return None
+        if remembered is not None:
+            if not known:
+                head = await self._head(thread_id)
+            if head == checkpoint_id(remembered.config):
+                return remembered
         found = await super().aget_tuple(config)
         if found is None or found.pending_writes:
             return found
@@ -201,9 +209,21 @@ class PooledPostgresSaver(AsyncPostgresSaver):
                 values[name] = spec.from_checkpoint(values[name]).get()
         return found._replace(checkpoint=with_values(found.checkpoint, values))
 
+    @contextmanager
+    def head_known(self, thread_id: str, head: str | None) -> Iterator[None]:
+        """While the caller holds the thread's lock: `head` is its latest checkpoint's id (None:
+        it has none), as the lock statement read it, so the next read of its latest state
+        need not ask PostgreSQL again. Used once; a new checkpoint of the thread forgets it."""
+        self._known_heads[thread_id] = head
+        try:
+            yield
+        finally:
+            self._known_heads.pop(thread_id, None)
+
     async def adelete_thread(self, thread_id: str) -> None:
         self._latest.forget(str(thread_id))
         self._copied.discard(str(thread_id))
+        self._known_heads.pop(str(thread_id), None)
         await super().adelete_thread(thread_id)
 
     async def _head(self, thread_id: str) -> str | None:
