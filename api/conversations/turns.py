@@ -87,12 +87,15 @@ class Turn:
 
     async def next_event(self, timeout: float | None = None) -> TurnEvent | None:
         """The next event, or None when `timeout` seconds pass without one."""
-        try:
-            # Not wait_for: it wraps the get in a task of its own, once per token.
-            async with asyncio.timeout(timeout):
-                event = await self._events.get()
-        except TimeoutError:
-            return None
+        if self._events.empty():
+            try:
+                # Not wait_for: it wraps the get in a task of its own, once per token.
+                async with asyncio.timeout(timeout):
+                    event = await self._events.get()
+            except TimeoutError:
+                return None
+        else:
+            event = self._events.get_nowait()
         self._ended = isinstance(event, Reply | Failure)
         return event
 

@@ -46,8 +46,6 @@ class TurnWatch:
             self.first_token_seconds = time.perf_counter() - self._started
             if self._metrics is not None:
                 self._metrics.first_token_seconds.observe(self.first_token_seconds)
-        if self._metrics is not None:
-            self._metrics.tokens.inc()
 
     def completed(self) -> None:
         """The reply is saved: called before the client hears so, so that a scrape made once
@@ -62,6 +60,9 @@ class TurnWatch:
         seconds = time.perf_counter() - self._started
         if (metrics := self._metrics) is not None:
             metrics.streams.dec()
+            # Counted once a turn rather than once a token: each count is a write to the
+            # metrics' shared files.
+            metrics.tokens.inc(self.tokens)
             metrics.turns.labels(outcome).inc()
             if outcome != "rejected":
                 metrics.turn_seconds.labels(outcome).observe(seconds)
