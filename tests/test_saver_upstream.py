@@ -29,3 +29,24 @@ def test_the_upstream_tables_are_the_ones_pruned() -> None:
         assert f"CREATE TABLE IF NOT EXISTS {table}" in migrations
     for column in ("checkpoint_ns", "checkpoint_id", "channel", "version", "task_path"):
         assert column in migrations
+
+
+def test_the_upstream_writes_are_what_aput_writes_repeats() -> None:
+    # PooledPostgresSaver.aput_writes is upstream's without the thread hop: the same query
+    # choice, the same private `_dump_writes` with the same arguments, one executemany.
+    source = inspect.getsource(AsyncPostgresSaver.aput_writes)
+    assert "if all(w[0] in WRITES_IDX_MAP for w in writes)" in source
+    assert "self.UPSERT_CHECKPOINT_WRITES_SQL" in source
+    assert "else self.INSERT_CHECKPOINT_WRITES_SQL" in source
+    assert "asyncio.to_thread(\n            self._dump_writes," in source
+    assert "await cur.executemany(query, params)" in source
+    parameters = list(inspect.signature(AsyncPostgresSaver._dump_writes).parameters)
+    assert parameters == [
+        "self",
+        "thread_id",
+        "checkpoint_ns",
+        "checkpoint_id",
+        "task_id",
+        "task_path",
+        "writes",
+    ]
