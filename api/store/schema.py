@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+
 from api.store.database import Pool
 from api.store.saver import PooledPostgresSaver
 
@@ -38,10 +40,26 @@ MIGRATIONS = (
 _SCHEMA_LOCK_KEY = 0x63686174
 
 
+# How long a starting process waits before it asks again for the schema lock.
+_SCHEMA_RETRY_SECONDS = 0.1
+
+
 async def prepare_schema(pool: Pool, saver: PooledPostgresSaver) -> None:
-    """Brings the sessions table and the checkpointer's tables up to date."""
+    """Brings the sessions table and the checkpointer's tables up to date, one process at a time.
+
+    The lock is polled rather than waited for in a statement: the checkpointer's migrations
+    create indexes CONCURRENTLY, which waits for every open transaction, and a statement waiting
+    for this lock in another process is one, so the two would wait for each other forever.
+    """
     async with pool.connection() as conn:
-        await conn.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK_KEY,))
+        while True:
+            cur = await conn.execute(
+                "SELECT pg_try_advisory_lock(%s) AS locked", (_SCHEMA_LOCK_KEY,)
+            )
+            row = await cur.fetchone()
+            if row is not None and row["locked"]:
+                break
+            await asyncio.sleep(_SCHEMA_RETRY_SECONDS)
         try:
             await conn.execute("CREATE TABLE IF NOT EXISTS chat_migrations (v integer PRIMARY KEY)")
             cur = await conn.execute("SELECT coalesce(max(v), -1) AS v FROM chat_migrations")
