@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import inspect
 
+from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 
+from api.resources import open_resources
+from api.settings import Settings
 from api.store.saver import PooledPostgresSaver
+from graph.state import DELTA_CHANNELS
+from tests.fakes import FakeChatModel
 
 
 def test_the_upstream_saver_still_reaches_the_database_through_cursor() -> None:
@@ -50,3 +55,32 @@ def test_the_upstream_writes_are_what_aput_writes_repeats() -> None:
         "task_path",
         "writes",
     ]
+
+
+async def test_a_turns_writes_are_stored_as_upstream_stores_them(settings: Settings) -> None:
+    # The same writes, through PooledPostgresSaver and through upstream's own aput_writes, give
+    # the same rows (but for the thread id).
+    writes = [("messages", [HumanMessage("hello", id="1")]), ("branch:to:model", None)]
+    async with open_resources(settings, FakeChatModel()) as resources:
+        saver = PooledPostgresSaver(resources.pool, delta_channels=DELTA_CHANNELS)
+        upstream = AsyncPostgresSaver(resources.pool)  # type: ignore[arg-type]
+        for name, target in (("ours", saver), ("upstream", upstream)):
+            config = {
+                "configurable": {"thread_id": name, "checkpoint_ns": "", "checkpoint_id": "c1"}
+            }
+            await target.aput_writes(config, writes, task_id="t1", task_path="~p")
+        async with resources.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel,"
+                " type, blob FROM checkpoint_writes WHERE thread_id IN ('ours', 'upstream')"
+                " ORDER BY thread_id, idx"
+            )
+            rows = await cur.fetchall()
+            await conn.execute(
+                "DELETE FROM checkpoint_writes WHERE thread_id IN ('ours', 'upstream')"
+            )
+    stored: dict[str, list[dict[str, object]]] = {"ours": [], "upstream": []}
+    for row in rows:
+        stored[row.pop("thread_id")].append(row)
+    assert len(stored["ours"]) == 2
+    assert stored["ours"] == stored["upstream"]

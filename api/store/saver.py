@@ -155,7 +155,8 @@ class PooledPostgresSaver(AsyncPostgresSaver):
         """Upstream's, with the writes serialized inline: upstream hands `_dump_writes` to a
         thread, and for a turn's few messages the hand-off costs more than the work (about a
         fifteenth of a one-token turn's CPU, measured). An executemany pipelines by itself.
-        tests/test_saver_upstream.py fails if an upgrade changes what this repeats."""
+        tests/test_saver_upstream.py fails if an upgrade changes what this repeats, or if the
+        rows it stores differ from upstream's."""
         configurable = config["configurable"]
         query = (
             self.UPSERT_CHECKPOINT_WRITES_SQL
