@@ -182,7 +182,8 @@ class PooledPostgresSaver(AsyncPostgresSaver):
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """The checkpoint asked for. The latest one of a session, with its delta channels
         rebuilt whole, and from memory when this process used it last and PostgreSQL confirms
-        it is still the latest (one index lookup instead of reading the conversation)."""
+        it is still the latest: the lock statement's reading of it (`head_known`), or else one
+        index lookup, instead of reading the conversation."""
         configurable = config["configurable"]
         latest = not checkpoint_id(config) and configurable.get("checkpoint_ns", "") == ""
         if not latest:
