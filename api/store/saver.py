@@ -66,12 +66,8 @@ def _is_primitive(value: object) -> bool:
     return value is None or isinstance(value, str | int | float | bool)
 
 
-_HEAD_SQL = """
-SELECT checkpoint_id FROM checkpoints
-WHERE thread_id = %s AND checkpoint_ns = ''
-ORDER BY checkpoint_id DESC
-LIMIT 1
-"""
+# The same function the session-lock statement asks (api/store/schema.py).
+_HEAD_SQL = "SELECT chat_latest_checkpoint(%s) AS checkpoint_id"
 
 
 class PooledPostgresSaver(AsyncPostgresSaver):
@@ -190,15 +186,14 @@ class PooledPostgresSaver(AsyncPostgresSaver):
             return await super().aget_tuple(config)
         thread_id = configurable["thread_id"]
         remembered = self._latest.get(thread_id)
-        known = thread_id in self._known_heads
-        head = self._known_heads.pop(thread_id, None)
-        if known and head is None:
-            return None
-        if remembered is not None:
-            if not known:
-                head = await self._head(thread_id)
-            if head == checkpoint_id(remembered.config):
-                return remembered
+        if thread_id in self._known_heads:
+            head = self._known_heads.pop(thread_id)
+            if head is None:  # no checkpoint yet, as the lock statement read
+                return None
+        elif remembered is not None:
+            head = await self._head(thread_id)
+        if remembered is not None and head == checkpoint_id(remembered.config):
+            return remembered
         found = await super().aget_tuple(config)
         if found is None or found.pending_writes:
             return found
