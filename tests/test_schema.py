@@ -4,27 +4,12 @@ one prepares the schema while the others wait their turn."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from uuid import uuid4
 
-import psycopg
-import pytest
-from psycopg.conninfo import make_conninfo
 from pydantic import SecretStr
 
 from api.resources import open_resources
 from api.settings import Settings
 from tests.fakes import FakeChatModel
-
-
-@pytest.fixture
-def new_database(postgres_server_url: str) -> Iterator[str]:
-    name = f"test_new_{uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield make_conninfo(postgres_server_url, dbname=name)
-    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 async def _start(settings: Settings) -> int:

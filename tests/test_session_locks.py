@@ -10,32 +10,19 @@ import uuid
 import httpx
 import psycopg
 
-from tests.chat_client import new_session, say
-
 # Another key than any session's: the test's own gate.
 _GATE = 0x7465737400
-
-
-async def _latest(conn: psycopg.AsyncConnection, session_id: str) -> str | None:
-    cur = await conn.execute(
-        "SELECT max(checkpoint_id) FROM checkpoints WHERE thread_id = %s AND checkpoint_ns = ''",
-        (session_id,),
-    )
-    row = await cur.fetchone()
-    return None if row is None else row[0]
 
 
 async def test_the_latest_checkpoint_is_read_after_the_lock_not_before(
     client: httpx.AsyncClient, database_url: str
 ) -> None:
-    session_id = await new_session(client)
-    await say(client, session_id, "hello")
+    # `client` has the schema prepared. The thread is no session's: nothing else lists it.
+    thread_id = f"lock-test-{uuid.uuid4()}"
     async with (
         await psycopg.AsyncConnection.connect(database_url, autocommit=True) as writer,
         await psycopg.AsyncConnection.connect(database_url, autocommit=True) as reader,
     ):
-        before = await _latest(writer, session_id)
-        assert before is not None
         await writer.execute("SELECT pg_advisory_lock(%s)", (_GATE,))
         # As the lock statement does: a first step that waits (here, for the gate), then the
         # checkpoint read; the statement, and its snapshot, begin before the writer commits.
@@ -44,21 +31,24 @@ async def test_the_latest_checkpoint_is_read_after_the_lock_not_before(
                 "WITH attempt AS MATERIALIZED (SELECT pg_advisory_lock(%s) AS locked)"
                 " SELECT CASE WHEN locked IS NOT NULL THEN chat_latest_checkpoint(%s) END"
                 " FROM attempt",
-                (_GATE, session_id),
+                (_GATE, thread_id),
             )
         )
         while not await _waits_for_gate(writer):
             await asyncio.sleep(0.01)
-        newer = str(uuid.UUID(int=uuid.UUID(before).int + 1))
-        await writer.execute(
-            "INSERT INTO checkpoints"
-            " (thread_id, checkpoint_ns, checkpoint_id, checkpoint, metadata)"
-            " VALUES (%s, '', %s, '{}', '{}')",
-            (session_id, newer),
-        )
-        await writer.execute("SELECT pg_advisory_unlock(%s)", (_GATE,))
-        row = await (await read).fetchone()
-        assert row == (newer,)
+        try:
+            await writer.execute(
+                "INSERT INTO checkpoints"
+                " (thread_id, checkpoint_ns, checkpoint_id, checkpoint, metadata)"
+                " VALUES (%s, '', 'c1', '{}', '{}')",
+                (thread_id,),
+            )
+            await writer.execute("SELECT pg_advisory_unlock(%s)", (_GATE,))
+            row = await (await read).fetchone()
+            # A plain subquery would answer None: no checkpoint when the statement began.
+            assert row == ("c1",)
+        finally:
+            await writer.execute("DELETE FROM checkpoints WHERE thread_id = %s", (thread_id,))
 
 
 async def _waits_for_gate(conn: psycopg.AsyncConnection) -> bool:
