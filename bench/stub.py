@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tests.openai_stub import StubBehaviour, create_stub, fixed_reply
+from tests.support.openai_stub import StubBehaviour, create_stub, fixed_reply
 
 SHAPE_PATH = "/bench/shape"
 

@@ -8,7 +8,7 @@ back into a dict (`chunk.model_dump()`). For the plain dicts ChatOpenAI sends, t
 changes nothing in the bytes sent, and ChatOpenAI reads dict chunks as they are. Here the
 request goes out as ChatOpenAI built it, over the same client (its retries, timeouts,
 headers and errors), and the chunks come back as the dicts parsed from the stream.
-`tests/test_openai_model.py` checks that the request the model server receives and the reply
+`tests/http/test_openai_model.py` checks that the request the model server receives and the reply
 are the same either way; `OPENAI_UNTRANSFORMED_MESSAGES=false` turns this off.
 """
 

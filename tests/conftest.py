@@ -17,9 +17,9 @@ from pydantic import SecretStr
 from api.main import create_app
 from api.settings import Settings
 from api.store.database import start_embedded
-from tests.fakes import FakeChatModel
-from tests.openai_stub import StubBehaviour, create_stub
-from tests.servers import free_port, serve, server_environment
+from tests.support.fakes import FakeChatModel
+from tests.support.openai_stub import StubBehaviour, create_stub
+from tests.support.servers import free_port, serve, server_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 LANGGRAPH = str(Path(sys.executable).parent / "langgraph")

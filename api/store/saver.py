@@ -91,7 +91,7 @@ class PooledPostgresSaver(AsyncPostgresSaver):
         self._known_heads: dict[str, str | None] = {}
 
     # Overrides upstream's private `_cursor` (langgraph issue #7259: one lock per saver);
-    # tests/test_saver_upstream.py fails if an upgrade changes what this relies on.
+    # tests/store/test_saver_upstream.py fails if an upgrade changes what this relies on.
     @asynccontextmanager
     async def _cursor(self, *, pipeline: bool = False) -> AsyncIterator[AsyncCursor[DictRow]]:
         async with self._pool.connection() as conn:
@@ -151,7 +151,7 @@ class PooledPostgresSaver(AsyncPostgresSaver):
         """Upstream's, with the writes serialized inline: upstream hands `_dump_writes` to a
         thread, and for a turn's few messages the hand-off costs more than the work (about a
         fifteenth of a one-token turn's CPU, measured). An executemany pipelines by itself.
-        tests/test_saver_upstream.py fails if an upgrade changes what this repeats, or if the
+        tests/store/test_saver_upstream.py fails if an upgrade changes what this repeats, or if the
         rows it stores differ from upstream's."""
         configurable = config["configurable"]
         query = (

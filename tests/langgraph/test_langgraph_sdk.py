@@ -1,0 +1,234 @@
+"""The LangGraph Server API through LangGraph's own Python SDK, on the sessions of /chat."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from langgraph_sdk import get_client
+from langgraph_sdk.client import LangGraphClient
+from langgraph_sdk.schema import StreamPart
+
+from tests.support.chat_client import eventually, new_session, say
+from tests.support.fakes import FakeChatModel
+from tests.support.openai_stub import StubBehaviour
+from tests.support.stored import stored_turns
+
+ASSISTANT_ID = "eb6db400-e3c8-5d06-a834-015cb89efe69"
+BOB = "Hi, my name is Bob!"
+HELLO_BOB = "Hello Bob! It's nice to meet you. How can I help you today?"
+
+
+@pytest.fixture
+async def sdk(client: httpx.AsyncClient) -> AsyncIterator[LangGraphClient]:
+    async with get_client(url=str(client.base_url).rstrip("/"), api_key=None) as sdk:
+        yield sdk
+
+
+def _user(text: str) -> dict[str, Any]:
+    return {"messages": [{"role": "user", "content": text}]}
+
+
+async def _parts(sdk: LangGraphClient, thread_id: str | None, **kwargs: Any) -> list[StreamPart]:
+    return [part async for part in sdk.runs.stream(thread_id, "chat", **kwargs)]
+
+
+def _tokens(parts: list[StreamPart]) -> str:
+    return "".join(part.data[0]["content"] for part in parts if part.event == "messages")
+
+
+async def test_a_curl_session_is_a_thread(client: httpx.AsyncClient, sdk: LangGraphClient) -> None:
+    session_id = await new_session(client)
+    await say(client, session_id, BOB)
+
+    found = await sdk.threads.search(metadata={"graph_id": "chat"}, limit=100)
+    thread = next(t for t in found if t["thread_id"] == session_id)
+    assert thread["metadata"]["assistant_id"] == ASSISTANT_ID
+    assert thread["status"] == "idle"
+    assert [m["content"] for m in thread["values"]["messages"]] == [BOB, HELLO_BOB]
+
+    state = await sdk.threads.get_state(session_id)
+    conversation = (await client.get(f"/chat/{session_id}")).json()
+    assert [(m["id"], m["type"], m["content"]) for m in state["values"]["messages"]] == [
+        (m["id"], {"user": "human", "assistant": "ai"}[m["role"]], m["content"])
+        for m in conversation
+    ]
+    assert state["checkpoint"]["thread_id"] == session_id
+    history = await sdk.threads.get_history(session_id, limit=10)
+    assert history[0]["checkpoint"]["checkpoint_id"] == state["checkpoint"]["checkpoint_id"]
+
+
+@pytest.mark.parametrize(
+    "modes", [["messages-tuple"], ["values", "updates", "messages-tuple"]], ids=["tuple", "all"]
+)
+async def test_a_streamed_run_is_a_saved_turn(
+    client: httpx.AsyncClient, sdk: LangGraphClient, modes: list[str]
+) -> None:
+    session_id = await new_session(client)
+    created: list[str] = []
+    parts = await _parts(
+        sdk,
+        session_id,
+        input=_user(BOB),
+        stream_mode=modes,
+        on_run_created=lambda run: created.append(run["run_id"]),
+    )
+
+    assert parts[0].event == "metadata"
+    assert parts[0].data == {"run_id": created[0], "attempt": 1}
+    assert _tokens(parts) == HELLO_BOB
+    chunks = [part.data[0] for part in parts if part.event == "messages"]
+    assert len(chunks) > 3
+    assert {c["type"] for c in chunks} == {"AIMessageChunk"}
+    conversation = (await client.get(f"/chat/{session_id}")).json()
+    assert [m["content"] for m in conversation] == [BOB, HELLO_BOB]
+    assert {c["id"] for c in chunks} == {conversation[1]["id"]}
+    assert {part.data[1]["langgraph_node"] for part in parts if part.event == "messages"} == {
+        "model"
+    }
+    if "values" in modes:
+        values = [part.data["messages"] for part in parts if part.event == "values"]
+        assert [m["content"] for m in values[0]] == [BOB]
+        assert [m["content"] for m in values[-1]] == [BOB, HELLO_BOB]
+        updates = [part.data for part in parts if part.event == "updates"]
+        assert [list(u) for u in updates] == [["model"]]
+
+
+async def test_wait_returns_the_final_state(
+    client: httpx.AsyncClient, sdk: LangGraphClient
+) -> None:
+    thread = await sdk.threads.create()
+    final = await sdk.runs.wait(thread["thread_id"], "chat", input=_user(BOB))
+    assert isinstance(final, dict)
+    assert [m["type"] for m in final["messages"]] == ["human", "ai"]
+    assert final["messages"][-1]["content"] == HELLO_BOB
+
+
+async def test_a_thread_is_a_session(client: httpx.AsyncClient, sdk: LangGraphClient) -> None:
+    thread = await sdk.threads.create(metadata={"topic": "names"})
+    thread_id = thread["thread_id"]
+    await say(client, thread_id, BOB)
+    assert await say(client, thread_id, "What's my name again?") == "Your name is Bob.\n"
+
+    sessions = (await client.get("/chat", params={"limit": 100})).json()["sessions"]
+    assert thread_id in {s["session_id"] for s in sessions}
+    found = await sdk.threads.search(metadata={"topic": "names"})
+    assert [t["thread_id"] for t in found] == [thread_id]
+    assert found[0]["metadata"]["graph_id"] == "chat"
+
+
+async def test_deleting_a_thread_deletes_the_session(
+    client: httpx.AsyncClient, sdk: LangGraphClient
+) -> None:
+    session_id = await new_session(client)
+    await say(client, session_id, BOB)
+    await sdk.threads.delete(session_id)
+    assert (await client.get(f"/chat/{session_id}")).status_code == 404
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        await sdk.threads.get(session_id)
+    assert refused.value.response.status_code == 404
+
+
+async def test_a_run_from_an_older_checkpoint_is_refused_and_stores_nothing(
+    client: httpx.AsyncClient, sdk: LangGraphClient, database_url: str
+) -> None:
+    session_id = await new_session(client)
+    await say(client, session_id, BOB)
+    old = (await sdk.threads.get_state(session_id))["checkpoint"]
+    await say(client, session_id, "What's my name again?")
+    before = await stored_turns(database_url, session_id)
+
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        await _parts(sdk, session_id, input=_user("Regenerate"), checkpoint=old)
+    assert refused.value.response.status_code == 409
+    assert "latest checkpoint" in refused.value.response.json()["detail"]
+    assert await stored_turns(database_url, session_id) == before
+
+    head = (await sdk.threads.get_state(session_id))["checkpoint"]
+    parts = await _parts(
+        sdk, session_id, input=_user("Carry on"), checkpoint=head, stream_mode="messages-tuple"
+    )
+    assert _tokens(parts) == "You said: Carry on"
+
+
+async def test_reject_refuses_a_run_while_one_is_going(
+    sdk: LangGraphClient, fake_model: FakeChatModel
+) -> None:
+    fake_model.gate = asyncio.Event()
+    thread = await sdk.threads.create()
+    first = sdk.runs.stream(thread["thread_id"], "chat", input=_user(BOB), stream_mode="values")
+    running = asyncio.ensure_future(_drain(first))
+    try:
+
+        async def busy() -> bool:
+            return (await sdk.threads.get(thread["thread_id"]))["status"] == "busy"
+
+        await eventually(busy)
+        with pytest.raises(httpx.HTTPStatusError) as refused:
+            await sdk.runs.wait(thread["thread_id"], "chat", input=_user("again"))
+        assert refused.value.response.status_code == 409
+    finally:
+        fake_model.gate.set()
+        await running
+    assert (await sdk.threads.get(thread["thread_id"]))["status"] == "idle"
+
+
+async def _drain(parts: AsyncIterator[StreamPart]) -> list[StreamPart]:
+    return [part async for part in parts]
+
+
+async def test_a_failure_mid_reply_is_an_error_event_and_stores_nothing(
+    openai_app_url: str, stub_behaviour: StubBehaviour, database_url: str
+) -> None:
+    async with get_client(url=openai_app_url, api_key=None) as sdk:
+        thread = await sdk.threads.create()
+        stub_behaviour.cut_after_tokens = 2
+        parts = await _parts(
+            sdk, thread["thread_id"], input=_user(BOB), stream_mode="messages-tuple"
+        )
+        assert [p.event for p in parts][:1] == ["metadata"]
+        assert parts[-1].event == "error"
+        assert parts[-1].data["error"] == "ModelError"
+        assert "model" in parts[-1].data["message"]
+        assert _tokens(parts) == "Hello Bob!"
+        assert await stored_turns(database_url, thread["thread_id"]) == []
+
+
+async def test_a_failure_before_the_first_token_is_a_status(
+    openai_app_url: str, stub_behaviour: StubBehaviour
+) -> None:
+    async with get_client(url=openai_app_url, api_key=None) as sdk:
+        thread = await sdk.threads.create()
+        stub_behaviour.fail_status = 500
+        with pytest.raises(httpx.HTTPStatusError) as refused:
+            await sdk.runs.wait(thread["thread_id"], "chat", input=_user(BOB))
+        assert refused.value.response.status_code == 502
+
+
+async def test_keys_from_either_header_and_sessions_per_key(
+    keyed_url: str, api_keys: tuple[str, str]
+) -> None:
+    first, second = api_keys
+    async with (
+        get_client(url=keyed_url, api_key=first) as mine,
+        get_client(url=keyed_url, headers={"Authorization": f"Bearer {first}"}) as bearer,
+        get_client(url=keyed_url, api_key=second) as theirs,
+        get_client(url=keyed_url, api_key=None) as nobody,
+    ):
+        thread = await mine.threads.create()
+        thread_id = thread["thread_id"]
+        assert (await bearer.threads.get(thread_id))["thread_id"] == thread_id
+        assert (
+            _tokens(await _parts(bearer, thread_id, input=_user(BOB), stream_mode="messages-tuple"))
+            == HELLO_BOB
+        )
+        with pytest.raises(httpx.HTTPStatusError) as other:
+            await theirs.threads.get_state(thread_id)
+        assert other.value.response.status_code == 404
+        assert thread_id not in {t["thread_id"] for t in await theirs.threads.search(limit=100)}
+        with pytest.raises(httpx.HTTPStatusError) as missing:
+            await nobody.threads.search()
+        assert missing.value.response.status_code == 401

@@ -1,0 +1,73 @@
+"""`chat-server` stopped (SIGTERM, as Docker and Kubernetes stop it) while a reply streams: the
+turn is saved whole if it finishes within SHUTDOWN_GRACE_SECONDS, and not at all otherwise."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+import httpx
+
+from tests.support.chat_client import new_session
+from tests.support.openai_stub import StubBehaviour, fixed_reply
+from tests.support.replies import reply_to
+from tests.support.servers import ServerProcess, chat_server_process, server_environment
+from tests.support.stored import stored_turns
+
+
+async def _stopped_gracefully(server: ServerProcess) -> None:
+    # Once shut down, uvicorn raises the signal it caught again, so the process ends by it.
+    assert await asyncio.wait_for(server.process.wait(), timeout=60) == -signal.SIGTERM
+    assert "Application shutdown complete." in server.log
+
+
+async def test_a_reply_that_ends_within_the_grace_is_streamed_and_saved_whole(
+    scratch_dir: Path, database_url: str, stub_behaviour: StubBehaviour, openai_stub_url: str
+) -> None:
+    stub_behaviour.token_delay = 0.2  # about 2.6 s for the whole reply
+    env = server_environment(
+        DATABASE_URL=database_url, OPENAI_BASE_URL=openai_stub_url, SHUTDOWN_GRACE_SECONDS="60"
+    )
+    message = "Hi, my name is Bob!"
+    async with chat_server_process(scratch_dir, env) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            session_id = await new_session(http)
+            async with http.stream("POST", f"/chat/{session_id}", content=message) as response:
+                texts = response.aiter_text()
+                chunks = [await anext(texts)]
+                server.process.send_signal(signal.SIGTERM)
+                chunks += [chunk async for chunk in texts]
+        await _stopped_gracefully(server)
+
+    reply = reply_to([message])
+    assert "".join(chunks) == f"{reply}\n"
+    assert await stored_turns(database_url, session_id) == [("human", message), ("ai", reply)]
+
+
+async def test_a_reply_longer_than_the_grace_is_cut_and_nothing_of_it_is_kept(
+    scratch_dir: Path, database_url: str, stub_behaviour: StubBehaviour, openai_stub_url: str
+) -> None:
+    stub_behaviour.reply = fixed_reply(300)
+    stub_behaviour.token_delay = 0.5  # two and a half minutes: it cannot end within the grace
+    env = server_environment(
+        DATABASE_URL=database_url, OPENAI_BASE_URL=openai_stub_url, SHUTDOWN_GRACE_SECONDS="1"
+    )
+    async with chat_server_process(scratch_dir, env) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            session_id = await new_session(http)
+            async with http.stream("POST", f"/chat/{session_id}", content="Go on") as response:
+                texts = response.aiter_text()
+                chunks = [await anext(texts)]
+                server.process.send_signal(signal.SIGTERM)
+                try:
+                    chunks += [chunk async for chunk in texts]
+                except httpx.RemoteProtocolError:  # the server closed the stream midway
+                    pass
+        await _stopped_gracefully(server)
+
+    assert not "".join(chunks).endswith("\n")  # the reply never finished
+    assert await stored_turns(database_url, session_id) == []
+    # uvicorn gave up on the open response after the grace; the app then cancelled the turn.
+    assert "timeout graceful shutdown exceeded" in server.log
+    assert f"turn on session {session_id} ended cancelled" in server.log
