@@ -7,18 +7,14 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from api.conversations.failures import (
-    DATABASE_ERRORS,
-    DATABASE_UNAVAILABLE,
-    NO_SUCH_SESSION,
-    SessionNotFound,
-)
+from api.conversations import SessionNotFound
+from api.conversations.failures import DATABASE_ERRORS, DATABASE_UNAVAILABLE
 
 logger = logging.getLogger("chat_server")
 
 
 async def _session_not_found(_request: Request, _error: Exception) -> JSONResponse:
-    return JSONResponse({"detail": NO_SUCH_SESSION}, 404)
+    return JSONResponse({"detail": str(_error)}, 404)
 
 
 async def _database_unavailable(_request: Request, error: Exception) -> JSONResponse:

@@ -30,8 +30,16 @@ class Resources:
 async def open_resources(
     settings: Settings, chat_model: BaseChatModel | None = None
 ) -> AsyncIterator[Resources]:
-    async with database_url(settings) as url:
-        pool = make_pool(url, settings)
+    configured = settings.database_url
+    async with database_url(
+        configured.get_secret_value() if configured else None, settings.embedded_data_dir
+    ) as url:
+        pool = make_pool(
+            url,
+            min_size=settings.db_pool_min_size,
+            max_size=settings.db_pool_max_size,
+            timeout=settings.db_pool_timeout_seconds,
+        )
         await pool.open(wait=True, timeout=settings.db_connect_timeout_seconds)
         try:
             # The saver binds to the running event loop: it must be created here, not at import.

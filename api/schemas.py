@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import base64
+import struct
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel
 
 from api.auth import UNAUTHORIZED
+from api.conversations import Session
 
 STRING: dict[str, Any] = {"type": "string"}
 ResponseDocs = dict[int | str, dict[str, Any]]
@@ -102,3 +105,25 @@ REPLY: ResponseDocs = {
     502: problem("The model failed before its first token"),
     504: problem("The model did not answer in time"),
 }
+
+
+# A cursor is the microseconds of created_at since the epoch, then the 16 bytes of the id.
+_CURSOR = struct.Struct(">q16s")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def encode_cursor(session: Session) -> str:
+    """An opaque cursor that points just past `session` in the newest-first order."""
+    micros = (session.created_at - _EPOCH) // timedelta(microseconds=1)
+    raw = _CURSOR.pack(micros, session.id.bytes)
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> Session:
+    """The session a cursor points past; ValueError if it is not a cursor `encode_cursor` made."""
+    try:
+        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
+        micros, id_bytes = _CURSOR.unpack(raw)
+        return Session(id=UUID(bytes=id_bytes), created_at=_EPOCH + timedelta(microseconds=micros))
+    except (ValueError, struct.error, OverflowError) as error:
+        raise ValueError("malformed cursor") from error

@@ -1,7 +1,7 @@
 """What a conversation is: create, find the caller's, take a turn, read, list, delete.
 Knows nothing of HTTP; every front door goes through `Conversations`."""
 
-from api.conversations.failures import Failure, SessionNotFound
+from api.conversations.failures import Failure
 from api.conversations.service import Conversation, Conversations
 from api.conversations.turns import (
     OnDisconnect,
@@ -13,6 +13,8 @@ from api.conversations.turns import (
     Update,
     Values,
 )
+from api.store.errors import SessionNotFound
+from api.store.sessions import Session, SessionQuery, SortKey
 
 __all__ = [
     "Conversation",
@@ -20,7 +22,10 @@ __all__ = [
     "Failure",
     "OnDisconnect",
     "Reply",
+    "Session",
     "SessionNotFound",
+    "SessionQuery",
+    "SortKey",
     "Token",
     "Turn",
     "TurnEvent",

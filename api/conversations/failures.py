@@ -12,15 +12,7 @@ import psycopg_pool
 DATABASE_ERRORS: tuple[type[Exception], ...] = (psycopg.OperationalError, psycopg_pool.PoolTimeout)
 MODEL_TIMEOUTS: tuple[type[Exception], ...] = (openai.APITimeoutError, httpx.TimeoutException)
 
-NO_SUCH_SESSION = "no such session"
 DATABASE_UNAVAILABLE = "the database is unavailable; try again shortly"
-
-
-class SessionNotFound(Exception):
-    """The session does not exist, or it is not the caller's: the same answer, a 404."""
-
-    def __init__(self) -> None:
-        super().__init__(NO_SUCH_SESSION)
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from langchain_core.messages import BaseMessage, HumanMessage
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import StateSnapshot
 
-from api.conversations.failures import SessionNotFound
 from api.conversations.turns import Turn, TurnRequest, TurnRunner, thread_config
+from api.store.errors import SessionNotFound
 from api.store.locks import SessionLocks
 from api.store.saver import PooledPostgresSaver
 from api.store.sessions import Session, SessionQuery, Sessions

@@ -14,9 +14,10 @@ from langchain_core.messages import AIMessageChunk, BaseMessage, HumanMessage, R
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
-from api.conversations.failures import DATABASE_ERRORS, NO_SUCH_SESSION, Failure, classify
+from api.conversations.failures import DATABASE_ERRORS, Failure, classify
 from api.observability.turn_watch import TurnWatch, watch_turn
-from api.store.locks import SessionBusy, SessionGone, SessionLocks
+from api.store.errors import NO_SUCH_SESSION, SessionBusy, SessionNotFound
+from api.store.locks import SessionLocks
 from api.store.saver import PooledPostgresSaver
 from graph import MODEL_NODE
 
@@ -168,7 +169,7 @@ class TurnRunner:
                     if request.discard:
                         await asyncio.shield(self._discard(session_id))
                     raise
-        except SessionGone:
+        except SessionNotFound:
             events.put_nowait(Failure(404, NO_SUCH_SESSION))
         except SessionBusy:
             events.put_nowait(Failure(409, "the session is busy with another turn; try again"))
@@ -279,4 +280,4 @@ class StaleCheckpoint(Exception):
 
 
 # A turn that ends with one of these never ran: the metrics count it as rejected.
-_REFUSALS = (SessionGone, SessionBusy, StaleCheckpoint)
+_REFUSALS = (SessionNotFound, SessionBusy, StaleCheckpoint)

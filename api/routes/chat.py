@@ -23,9 +23,10 @@ from api.schemas import (
     CreatedSession,
     SessionPage,
     SessionSummary,
+    decode_cursor,
+    encode_cursor,
     invalid,
 )
-from api.store.sessions import decode_cursor, encode_cursor
 from api.streaming import StreamPolicy, stream_response, wants_event_stream
 
 router = APIRouter(

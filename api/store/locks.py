@@ -11,6 +11,8 @@ from uuid import UUID
 from psycopg import AsyncConnection, OperationalError
 from psycopg.rows import DictRow, dict_row
 
+from api.store.errors import SessionBusy, SessionNotFound
+
 logger = logging.getLogger("chat_server.locks")
 
 # Whether some process holds the lock of the session whose id (as text) is `{key}`: a
@@ -34,14 +36,6 @@ _TRY_LOCK = (
 _UNLOCK = "SELECT pg_advisory_unlock(hashtextextended(%s, 0))"
 # How long a turn waits before it asks again for a lock another process holds.
 _RETRY_SECONDS = (0.002, 0.005, 0.01, 0.02, 0.05)
-
-
-class SessionGone(Exception):
-    """The session to lock does not exist (any more), or belongs to someone else."""
-
-
-class SessionBusy(Exception):
-    """The session's lock is held by a running turn, and the caller would not wait."""
 
 
 class LockResult(NamedTuple):
@@ -132,7 +126,7 @@ class SessionLocks:
             if not present:
                 if locked:
                     await asyncio.shield(self._release(key))
-                raise SessionGone(key)
+                raise SessionNotFound
             if locked:
                 return head
             if not wait:
@@ -159,7 +153,7 @@ class SessionLocks:
         self, session_id: UUID, owner: str, *, wait: bool = True
     ) -> AsyncIterator[str | None]:
         """Holds the session's lock, and gives the id of its latest checkpoint as of then (None
-        for a session without one); raises SessionGone unless `owner` has the session, and
+        for a session without one); raises SessionNotFound unless `owner` has the session, and
         SessionBusy if another turn holds it and `wait` is false."""
         async with self._holding(session_id, owner, wait) as head:
             yield head

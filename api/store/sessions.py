@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-import base64
-import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID, uuid4
 
@@ -26,10 +24,6 @@ _UPDATED_AT = (
 )
 _BUSY = LOCK_HELD.format(key="id::text")
 _READ = f"id, created_at, {_UPDATED_AT} AS updated_at, metadata, {_BUSY} AS busy"
-
-# A cursor is the microseconds of created_at since the epoch, then the 16 bytes of the id.
-_CURSOR = struct.Struct(">q16s")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 SortKey = Literal["created_at", "updated_at", "thread_id"]
 _SORT_COLUMNS: dict[str, str] = {
@@ -181,20 +175,3 @@ class Sessions:
             )
             row = await count.fetchone()
             return [], 0 if row is None else int(row["total"])
-
-
-def encode_cursor(session: Session) -> str:
-    """An opaque cursor that points just past `session` in the newest-first order."""
-    micros = (session.created_at - _EPOCH) // timedelta(microseconds=1)
-    raw = _CURSOR.pack(micros, session.id.bytes)
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> Session:
-    """The session a cursor points past; ValueError if it is not a cursor `encode_cursor` made."""
-    try:
-        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
-        micros, id_bytes = _CURSOR.unpack(raw)
-        return Session(id=UUID(bytes=id_bytes), created_at=_EPOCH + timedelta(microseconds=micros))
-    except (ValueError, struct.error, OverflowError) as error:
-        raise ValueError("malformed cursor") from error

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 
 from api.deps import ConversationsDep
-from api.routes.langgraph.models import AnyBody, AssistantSearchBody
-from api.routes.langgraph.shapes import ASSISTANT_ID, GRAPH_ID, JSON, assistant
+from api.routes.langgraph.requests import AnyBody, AssistantSearchBody
+from api.routes.langgraph.responses import ASSISTANT_ID, GRAPH_ID, JSON, assistant
 
 router = APIRouter()
 _STARTED = datetime.now(UTC)

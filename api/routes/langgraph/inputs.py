@@ -8,7 +8,7 @@ from fastapi import HTTPException
 from langchain_core.messages import HumanMessage
 
 from api.request_body import check_message
-from api.routes.langgraph.models import RunCreate
+from api.routes.langgraph.requests import RunCreate
 
 _USER = {"user", "human"}
 

@@ -6,7 +6,7 @@ from importlib.metadata import version
 
 from fastapi import APIRouter
 
-from api.routes.langgraph.shapes import JSON
+from api.routes.langgraph.responses import JSON
 
 router = APIRouter()
 

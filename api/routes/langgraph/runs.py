@@ -26,8 +26,8 @@ from api.conversations import (
 )
 from api.deps import ConversationsDep, SettingsDep
 from api.routes.langgraph.inputs import input_messages
-from api.routes.langgraph.models import RunCreate, RunCreateBody
-from api.routes.langgraph.shapes import ASSISTANT_ID, GRAPH_ID, GRAPH_METADATA, JSON, dumps
+from api.routes.langgraph.requests import RunCreate, RunCreateBody
+from api.routes.langgraph.responses import ASSISTANT_ID, GRAPH_ID, GRAPH_METADATA, JSON, dumps
 from api.settings import Settings
 from api.streaming import StreamPolicy, pump, sse_response
 

@@ -10,9 +10,9 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from langgraph.types import StateSnapshot
 
 from api.auth import OwnerDep
-from api.conversations import Conversations, SessionNotFound
+from api.conversations import Conversations, Session, SessionNotFound, SessionQuery, SortKey
 from api.deps import ConversationsDep
-from api.routes.langgraph.models import (
+from api.routes.langgraph.requests import (
     CheckpointRef,
     HistoryQueryBody,
     StateAtCheckpointBody,
@@ -20,8 +20,7 @@ from api.routes.langgraph.models import (
     ThreadPatchBody,
     ThreadSearchBody,
 )
-from api.routes.langgraph.shapes import GRAPH_METADATA, JSON, thread, thread_state
-from api.store.sessions import Session, SessionQuery, SortKey
+from api.routes.langgraph.responses import GRAPH_METADATA, JSON, thread, thread_state
 
 router = APIRouter(prefix="/threads")
 

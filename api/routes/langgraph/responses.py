@@ -11,7 +11,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.types import StateSnapshot
 from starlette.responses import Response
 
-from api.store.sessions import Session
+from api.conversations import Session
 
 GRAPH_ID = "chat"
 # langgraph-api names a graph's system assistant uuid5(this namespace, graph id): clients that

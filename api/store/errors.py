@@ -1,0 +1,16 @@
+"""What the store refuses, in terms of sessions."""
+
+from __future__ import annotations
+
+NO_SUCH_SESSION = "no such session"
+
+
+class SessionNotFound(LookupError):
+    """The session does not exist, or it is not the caller's: the same answer, a 404."""
+
+    def __init__(self) -> None:
+        super().__init__(NO_SUCH_SESSION)
+
+
+class SessionBusy(Exception):
+    """The session's lock is held by a running turn, and the caller would not wait."""
