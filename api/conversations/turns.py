@@ -163,7 +163,7 @@ class TurnRunner:
                 try:
                     if request.at_checkpoint not in (None, head):
                         raise StaleCheckpoint(request.at_checkpoint)
-                    with self._saver.head_known(str(session_id), head):
+                    with self._saver.latest_checkpoint_known(str(session_id), head):
                         await self._take(request, config, events, watch)
                 except BaseException:
                     if request.discard:

@@ -1,3 +1,7 @@
+"""Session locks: one turn at a time per session, across every server process, as PostgreSQL
+advisory locks. The statement that takes a lock also checks that the session is the caller's
+and reads the id of its latest checkpoint, so a turn needs no other statement to start."""
+
 from __future__ import annotations
 
 import asyncio
@@ -23,15 +27,19 @@ LOCK_HELD = (
     " AND classid = ((hashtextextended({key}, 0) >> 32) & 4294967295)::oid"
     " AND objid = (hashtextextended({key}, 0) & 4294967295)::oid)"
 )
-# The session is looked up in the same statement: a turn that gets the lock knows that its
-# session was not deleted before, and a deleted session's turn need not wait for the lock. So is
-# its latest checkpoint, once the lock is held (the CASE waits for the attempt's result), with a
-# snapshot taken then (api/store/schema.py: chat_latest_checkpoint).
+# One statement tries the lock, tells whether the session exists (and is the owner's), and, only
+# if the lock was taken, reads the session's latest checkpoint id:
+# - checking the session in the same statement means that a turn that gets the lock knows its
+#   session was not deleted before, and that a turn of a deleted session does not wait;
+# - the MATERIALIZED step runs first, so the id is read after the lock is held, and
+#   `chat_latest_checkpoint` (api/store/saver.py) reads it with a snapshot taken then: it sees a
+#   turn that another process committed just before it let the lock go.
 _TRY_LOCK = (
     "WITH attempt AS MATERIALIZED"
     " (SELECT pg_try_advisory_lock(hashtextextended(%(key)s, 0)) AS locked)"
     " SELECT locked, {present} AS present,"
-    " CASE WHEN locked THEN chat_latest_checkpoint(%(key)s) END AS head FROM attempt"
+    " CASE WHEN locked THEN chat_latest_checkpoint(%(key)s) END AS latest_checkpoint_id"
+    " FROM attempt"
 )
 _UNLOCK = "SELECT pg_advisory_unlock(hashtextextended(%s, 0))"
 # How long a turn waits before it asks again for a lock another process holds.
@@ -41,8 +49,8 @@ _RETRY_SECONDS = (0.002, 0.005, 0.01, 0.02, 0.05)
 class LockResult(NamedTuple):
     locked: bool
     present: bool
-    # The session's latest checkpoint when the lock was taken (None: none yet, or not locked).
-    head: str | None
+    # The session's latest checkpoint id when the lock was taken (None: none yet, or not locked).
+    latest_checkpoint_id: str | None
 
 
 class SessionLocks:
@@ -111,14 +119,14 @@ class SessionLocks:
             cur = await (await self._conn()).execute(statement, params)
         row = await cur.fetchone()
         assert row is not None
-        return LockResult(bool(row["locked"]), bool(row["present"]), row["head"])
+        return LockResult(bool(row["locked"]), bool(row["present"]), row["latest_checkpoint_id"])
 
     async def _acquire(self, key: str, owner: str | None, wait: bool) -> str | None:
         waits = itertools.chain(_RETRY_SECONDS, itertools.repeat(_RETRY_SECONDS[-1]))
         while True:
             attempt_ = asyncio.ensure_future(self._try_lock(key, owner))
             try:
-                locked, present, head = await asyncio.shield(attempt_)
+                locked, present, latest_checkpoint_id = await asyncio.shield(attempt_)
             except asyncio.CancelledError:
                 # The statement runs on: should it take the lock, the lock goes straight back.
                 attempt_.add_done_callback(lambda done: self._release_if_taken(done, key))
@@ -128,7 +136,7 @@ class SessionLocks:
                     await asyncio.shield(self._release(key))
                 raise SessionNotFound
             if locked:
-                return head
+                return latest_checkpoint_id
             if not wait:
                 raise SessionBusy(key)
             await asyncio.sleep(next(waits))
@@ -155,8 +163,8 @@ class SessionLocks:
         """Holds the session's lock, and gives the id of its latest checkpoint as of then (None
         for a session without one); raises SessionNotFound unless `owner` has the session, and
         SessionBusy if another turn holds it and `wait` is false."""
-        async with self._holding(session_id, owner, wait) as head:
-            yield head
+        async with self._holding(session_id, owner, wait) as latest_checkpoint_id:
+            yield latest_checkpoint_id
 
     @asynccontextmanager
     async def hold_any(self, session_id: UUID) -> AsyncIterator[None]:
@@ -172,9 +180,9 @@ class SessionLocks:
         if not wait and self._busy_here(session_id):
             raise SessionBusy(key)
         async with self._local_turn(session_id):
-            head = await self._acquire(key, owner, wait)
+            latest_checkpoint_id = await self._acquire(key, owner, wait)
             try:
-                yield head
+                yield latest_checkpoint_id
             finally:
                 await asyncio.shield(self._release(key))
 

@@ -1,3 +1,35 @@
+"""The checkpointer: langgraph's `AsyncPostgresSaver` over a connection pool, on upstream's
+tables and rows, with five departures from upstream, each for its reason:
+
+1. A pool connection per call instead of the saver-wide asyncio.Lock (`_cursor`). Upstream's
+   lock is what one shared connection needs; over a pool it only makes every session of a
+   process wait for every other's database calls (langgraph issue #7259).
+2. No explicit pipeline for a lone statement (`aput` without blobs): the pipeline's sync costs
+   more CPU than it saves, about a tenth of a one-token turn's, measured, for no round trip.
+   Several statements (a full copy's blobs and its checkpoint) still share a pipeline.
+3. A turn's writes serialized inline (`aput_writes`): upstream hands `_dump_writes` to a thread,
+   and for a turn's few messages the hand-off costs more than the work, about a fifteenth of a
+   one-token turn's CPU, measured.
+4. The latest state of the sessions a process used last kept whole in memory (`LatestCheckpoints`,
+   api/store/latest.py), served by `aget_tuple` only when PostgreSQL confirms it is still the
+   thread's latest checkpoint. The session-lock statement reads the latest checkpoint id once the
+   lock is held (api/store/locks.py) and the turn hands it over (`latest_checkpoint_known`), so a
+   turn whose state is in memory sends no statement but the lock's before it calls the model, and
+   decodes nothing it decoded before: with the model's window found from the newest message back,
+   a turn at 500 turns takes 1.02× the time of one at 10 (BENCHMARKS.md). Without the lock's
+   reading, one index lookup (`_latest_checkpoint_id`).
+5. Pruning of what the latest state no longer needs (`prune_superseded`): upstream's `aprune`
+   refuses threads with delta channels. After a turn that wrote a full copy of the conversation,
+   the checkpoints and writes from before the copy go; kept, each turn's checkpoint row (about
+   1.2 KiB) would stay live for good. Live data after 500 turns: 2.55× the raw message bytes
+   (BENCHMARKS.md).
+
+`setup()` creates everything these need: upstream's tables, then the SQL function that reads a
+thread's latest checkpoint id. tests/store/test_saver_upstream.py fails if an upgrade changes
+what this module relies on upstream; tests/store/test_saver_conformance.py runs LangGraph's
+conformance suite on a saver set up alone, with the memory off and on.
+"""
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -55,9 +87,8 @@ AND NOT EXISTS (
 )
 """
 
-# Set while upstream's aput sends one statement: its explicit pipeline would then cost a sync
-# and more CPU than it saves (about a tenth of a one-token turn's, measured), for no round trip.
-# Several statements (a full copy's blobs and its checkpoint) still share a pipeline.
+# Set while upstream's aput sends one statement, which then goes without a pipeline (2 in the
+# module docstring).
 _ONE_STATEMENT: ContextVar[bool] = ContextVar("one_statement", default=False)
 
 
@@ -66,17 +97,30 @@ def _is_primitive(value: object) -> bool:
     return value is None or isinstance(value, str | int | float | bool)
 
 
-# The same function the session-lock statement asks (api/store/schema.py).
-_HEAD_SQL = "SELECT chat_latest_checkpoint(%s) AS checkpoint_id"
+# The id of a thread's latest checkpoint, read with a snapshot of its own: a VOLATILE function's
+# query sees what committed before the query starts, not before the statement that calls it
+# (PostgreSQL's "Function Volatility Categories"). So the session-lock statement, which calls it
+# once it holds the lock, sees a turn that another process committed just before letting the
+# lock go. setup() runs this every time (it is idempotent); like upstream's migrations, it wants
+# one setup at a time on a database (api/store/schema.py holds a lock for that).
+_LATEST_CHECKPOINT_FUNCTION_SQL = """
+CREATE OR REPLACE FUNCTION chat_latest_checkpoint(thread text) RETURNS text
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE latest text;
+BEGIN
+    SELECT checkpoint_id INTO latest FROM checkpoints
+    WHERE thread_id = thread AND checkpoint_ns = ''
+    ORDER BY checkpoint_id DESC LIMIT 1;
+    RETURN latest;
+END $$
+"""
+
+_LATEST_CHECKPOINT_ID_SQL = "SELECT chat_latest_checkpoint(%s) AS checkpoint_id"
 
 
 class PooledPostgresSaver(AsyncPostgresSaver):
-    """AsyncPostgresSaver without its saver-wide lock, for use over a connection pool.
-
-    The upstream saver serializes every database call behind one asyncio.Lock, which a single
-    shared connection needs; here each call checks out a connection of its own, so different
-    sessions' turns reach the database side by side. Tables and rows are the upstream ones.
-    """
+    """AsyncPostgresSaver over a connection pool, with the departures listed in this module's
+    docstring."""
 
     def __init__(
         self, pool: Pool, *, delta_channels: DeltaChannels, cached_sessions: int = 0
@@ -88,10 +132,17 @@ class PooledPostgresSaver(AsyncPostgresSaver):
         # Threads given a full copy of their delta channels since they were last pruned.
         self._copied: set[str] = set()
         # Threads whose latest checkpoint id a turn holding their lock learned with the lock.
-        self._known_heads: dict[str, str | None] = {}
+        self._known_latest_ids: dict[str, str | None] = {}
 
-    # Overrides upstream's private `_cursor` (langgraph issue #7259: one lock per saver);
-    # tests/store/test_saver_upstream.py fails if an upgrade changes what this relies on.
+    async def setup(self) -> None:
+        """Upstream's tables and migrations, then `chat_latest_checkpoint`."""
+        await super().setup()
+        async with self._pool.connection() as conn:
+            await conn.execute(_LATEST_CHECKPOINT_FUNCTION_SQL)
+
+    # Overrides upstream's private `_cursor` (1 in the module docstring). Upstream's fallback to a
+    # transaction where libpq has no pipeline mode is left out: psycopg[binary] bundles a libpq
+    # that has it.
     @asynccontextmanager
     async def _cursor(self, *, pipeline: bool = False) -> AsyncIterator[AsyncCursor[DictRow]]:
         async with self._pool.connection() as conn:
@@ -117,7 +168,7 @@ class PooledPostgresSaver(AsyncPostgresSaver):
             for name, value in checkpoint["channel_values"].items()
         )
         token = _ONE_STATEMENT.set(not blobs)
-        self._known_heads.pop(config["configurable"]["thread_id"], None)
+        self._known_latest_ids.pop(config["configurable"]["thread_id"], None)
         try:
             saved = await super().aput(config, checkpoint, metadata, new_versions)
         finally:
@@ -148,11 +199,8 @@ class PooledPostgresSaver(AsyncPostgresSaver):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        """Upstream's, with the writes serialized inline: upstream hands `_dump_writes` to a
-        thread, and for a turn's few messages the hand-off costs more than the work (about a
-        fifteenth of a one-token turn's CPU, measured). An executemany pipelines by itself.
-        tests/store/test_saver_upstream.py fails if an upgrade changes what this repeats, or if the
-        rows it stores differ from upstream's."""
+        """Upstream's, with the writes serialized inline (3 in the module docstring). An
+        executemany pipelines by itself."""
         configurable = config["configurable"]
         query = (
             self.UPSERT_CHECKPOINT_WRITES_SQL
@@ -178,21 +226,22 @@ class PooledPostgresSaver(AsyncPostgresSaver):
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """The checkpoint asked for. The latest one of a session, with its delta channels
         rebuilt whole, and from memory when this process used it last and PostgreSQL confirms
-        it is still the latest: the lock statement's reading of it (`head_known`), or else one
-        index lookup, instead of reading the conversation."""
+        it is still the latest: the lock statement's reading of its id
+        (`latest_checkpoint_known`), or else one index lookup, instead of reading the
+        conversation."""
         configurable = config["configurable"]
         latest = not checkpoint_id(config) and configurable.get("checkpoint_ns", "") == ""
         if not latest:
             return await super().aget_tuple(config)
         thread_id = configurable["thread_id"]
         remembered = self._latest.get(thread_id)
-        if thread_id in self._known_heads:
-            head = self._known_heads.pop(thread_id)
-            if head is None:  # no checkpoint yet, as the lock statement read
+        if thread_id in self._known_latest_ids:
+            latest_id = self._known_latest_ids.pop(thread_id)
+            if latest_id is None:  # no checkpoint yet, as the lock statement read
                 return None
         elif remembered is not None:
-            head = await self._head(thread_id)
-        if remembered is not None and head == checkpoint_id(remembered.config):
+            latest_id = await self._latest_checkpoint_id(thread_id)
+        if remembered is not None and latest_id == checkpoint_id(remembered.config):
             return remembered
         found = await super().aget_tuple(config)
         if found is None or found.pending_writes:
@@ -224,25 +273,28 @@ class PooledPostgresSaver(AsyncPostgresSaver):
         return found._replace(checkpoint=with_values(found.checkpoint, values))
 
     @contextmanager
-    def head_known(self, thread_id: str, head: str | None) -> Iterator[None]:
-        """While the caller holds the thread's lock: `head` is its latest checkpoint's id (None:
-        it has none), as the lock statement read it, so the next read of its latest state
-        need not ask PostgreSQL again. Used once; a new checkpoint of the thread forgets it."""
-        self._known_heads[thread_id] = head
+    def latest_checkpoint_known(
+        self, thread_id: str, latest_checkpoint_id: str | None
+    ) -> Iterator[None]:
+        """While the caller holds the thread's lock: `latest_checkpoint_id` is the id of its
+        latest checkpoint (None: it has none), as the lock statement read it, so the next read of
+        its latest state need not ask PostgreSQL again. Used once; a new checkpoint of the thread
+        forgets it."""
+        self._known_latest_ids[thread_id] = latest_checkpoint_id
         try:
             yield
         finally:
-            self._known_heads.pop(thread_id, None)
+            self._known_latest_ids.pop(thread_id, None)
 
     async def adelete_thread(self, thread_id: str) -> None:
         self._latest.forget(str(thread_id))
         self._copied.discard(str(thread_id))
-        self._known_heads.pop(str(thread_id), None)
+        self._known_latest_ids.pop(str(thread_id), None)
         await super().adelete_thread(thread_id)
 
-    async def _head(self, thread_id: str) -> str | None:
+    async def _latest_checkpoint_id(self, thread_id: str) -> str | None:
         async with self._pool.connection() as conn:
-            cur = await conn.execute(_HEAD_SQL, (thread_id,))
+            cur = await conn.execute(_LATEST_CHECKPOINT_ID_SQL, (thread_id,))
             row = await cur.fetchone()
         return None if row is None else row["checkpoint_id"]
 
@@ -252,8 +304,8 @@ class PooledPostgresSaver(AsyncPostgresSaver):
         pruned the thread (between copies, nothing is superseded: no statement is sent).
 
         Upstream's `aprune` refuses threads with delta channels; this is its `keep_latest` for
-        them, in one statement. The caller holds the session's lock, so no turn writes to the
-        thread meanwhile.
+        them, in one statement (5 in the module docstring). The caller holds the session's lock,
+        so no turn writes to the thread meanwhile.
         """
         if thread_id not in self._copied:
             return

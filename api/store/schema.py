@@ -19,21 +19,10 @@ MIGRATIONS = (
     "ALTER TABLE chat_sessions ADD COLUMN IF NOT EXISTS metadata jsonb NOT NULL DEFAULT '{}'",
     """ALTER TABLE chat_sessions
         ADD COLUMN IF NOT EXISTS updated_at timestamptz NOT NULL DEFAULT clock_timestamp()""",
-    # The id of a thread's latest checkpoint, read with a snapshot of its own: a VOLATILE
-    # function's queries see what committed before each of them starts, not before the calling
-    # statement did (PostgreSQL's "Function Volatility Categories"). The session-lock statement
-    # asks it once the lock is taken, so a turn that another process committed before it let the
-    # lock go is never missed. The checkpointer's tables come later; PL/pgSQL resolves them when
-    # it runs.
-    """CREATE OR REPLACE FUNCTION chat_latest_checkpoint(thread text) RETURNS text
-        LANGUAGE plpgsql VOLATILE AS $$
-        DECLARE latest text;
-        BEGIN
-            SELECT checkpoint_id INTO latest FROM checkpoints
-            WHERE thread_id = thread AND checkpoint_ns = ''
-            ORDER BY checkpoint_id DESC LIMIT 1;
-            RETURN latest;
-        END $$""",
+    # Created the function `chat_latest_checkpoint`, which the checkpointer's own setup() now
+    # creates (api/store/saver.py). A no-op kept in its place: step numbers stay the same on
+    # every database.
+    "SELECT 1",
 )
 
 # Any constant works: it only keeps two starting processes from migrating at once.
