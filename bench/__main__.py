@@ -15,11 +15,12 @@ from bench.installs import CodeState, Install
 from bench.parts import Setting, load_parts, progress
 from bench.plan import Plan, parse_plan
 from bench.postgres import PostgresServer, locate
-from bench.processes import INHERITED, INHERITED_PREFIXES, StartError, openai_stub
+from bench.processes import StartError, openai_stub
 from bench.procfs import MachineCpu
 from bench.report import Machine, render
 from bench.results import Results
 from bench.storage import STORAGE_POOL_SIZE, storage_part
+from devtools.processes import INHERITED, INHERITED_PREFIXES
 
 
 def background_cores(seconds: float = 1.0) -> float:
@@ -61,7 +62,7 @@ def setup_lines(
         "floor: `bench/floor.py`, the same endpoints relaying the stub's stream with httpx and "
         "nothing else (no graph, no database), under uvicorn with the same worker count, in "
         "the chat-server's install",
-        "model: `bench/stub.py` (tests/openai_stub.py, its replies' shape set for each load), "
+        "model: `bench/stub.py` (devtools/openai_stub.py, its replies' shape set for each load), "
         "one process, in the benchmark's development environment",
         "load: `bench/load.py`, one process with an httpx.AsyncClient per session (one client "
         "shared by 100 sessions spent most of its CPU in httpx's connection pool and was the "

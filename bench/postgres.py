@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
-from uuid import uuid4
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_to_dict
 
 from api.store.database import redacted, start_embedded
+from devtools import databases
 
 MACHINE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 EMBEDDED_DIR = Path(__file__).resolve().parent.parent / ".data" / "bench-postgres"
@@ -118,28 +118,25 @@ def locate(choice: Choice) -> Iterator[PostgresServer]:
 
 @contextmanager
 def throwaway_database(server: PostgresServer, label: str = "") -> Iterator[str]:
-    """A new database `bench_<hex>` on the server, dropped afterwards; yields its URL."""
-    name = f"bench_{uuid4().hex[:12]}{label}"
-    try:
-        with psycopg.connect(server.url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.errors.InsufficientPrivilege as error:
-        raise SystemExit(
-            f"the benchmark makes databases of its own, and may not: {error}"
-        ) from None
-    try:
-        yield make_conninfo(server.url, dbname=name)
-    finally:
-        with psycopg.connect(server.url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    """A new database `bench_<hex><label>` on the server, dropped afterwards; yields its URL."""
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(databases.throwaway_database(server.url, "bench", label))
+        except psycopg.errors.InsufficientPrivilege as error:
+            raise SystemExit(
+                f"the benchmark makes databases of its own, and may not: {error}"
+            ) from None
+        yield url
 
 
-def backend_pids(url: str) -> list[int]:
-    """The server processes of the other connections to the database of `url`."""
+def backend_pids(url: str, *, last_query: str | None = None) -> list[int]:
+    """The server processes of the other connections to the database of `url`; with
+    `last_query`, of those whose latest statement was that one."""
     dbname = conninfo_to_dict(url).get("dbname")
     with psycopg.connect(url, autocommit=True) as conn:
         rows = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-            (dbname,),
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
+            " AND (%s::text IS NULL OR query = %s)",
+            (dbname, last_query, last_query),
         ).fetchall()
     return [int(row[0]) for row in rows]

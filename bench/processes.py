@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,21 +15,22 @@ import httpx
 
 from bench import procfs
 from bench.installs import ROOT, Install
+from bench.postgres import backend_pids
+from devtools.ports import free_port
+from devtools.processes import NotReady, block_until
+from devtools.processes import server_environment as environment
 
 HOST = "127.0.0.1"
 PYTHON = sys.executable
 START_TIMEOUT_SECONDS = 90.0
 STOP_TIMEOUT_SECONDS = 40.0
+# The statement that ends a chat-server process's schema preparation, as PostgreSQL shows it
+# (api/store/schema.py; the same since the first commit).
+SCHEMA_UNLOCK = "SELECT pg_advisory_unlock($1)"
 
 
 class StartError(RuntimeError):
     """A process did not come up; the message ends with the tail of its log."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def _log_tail(path: Path, lines: int = 30) -> str:
@@ -70,17 +69,10 @@ class Service:
         )
 
     def wait_until(self, ready: Callable[[], bool]) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise self.fail(f"exited with status {self.process.returncode} while starting")
-            try:
-                if ready():
-                    return
-            except (httpx.HTTPError, OSError):
-                pass
-            time.sleep(0.1)
-        raise self.fail(f"not ready after {START_TIMEOUT_SECONDS:.0f} s")
+        try:
+            block_until(ready, exit_status=self.process.poll, timeout=START_TIMEOUT_SECONDS)
+        except NotReady as error:
+            raise self.fail(str(error)) from None
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -120,22 +112,6 @@ def _answers(url: str) -> bool:
     return True
 
 
-# All that a process the benchmark starts inherits from the caller's environment: no setting
-# of the server's (OPENAI_*, DB_*, API_KEYS, MAX_CONTEXT_TOKENS, ...) and no HTTP proxy.
-INHERITED = ("PATH", "HOME", "USER", "LANG", "TZ", "TMPDIR")
-INHERITED_PREFIXES = ("LC_", "PG")
-
-
-def environment(**settings: str) -> dict[str, str]:
-    """The caller's locale, paths and libpq variables, and `settings`: nothing else."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if name in INHERITED or name.startswith(INHERITED_PREFIXES)
-    }
-    return {**env, **settings}
-
-
 @contextmanager
 def openai_stub(workdir: Path) -> Iterator[Service]:
     """bench/stub.py, shaped by `bench.stub.reshape` before each load."""
@@ -158,11 +134,13 @@ def chat_server(
     backends: Callable[[], list[int]],
     settings: dict[str, str] | None = None,
 ) -> Iterator[Service]:
-    """`chat-server --workers N`; ready once every worker holds its pool and /readyz answers.
+    """`chat-server --workers N`; ready once every worker has prepared the schema and /readyz
+    answers.
 
-    `backends` lists the server processes of the connections to the server's database: each
-    worker opens its pool (DB_POOL_MIN_SIZE of them) before it serves, so the new ones tell
-    when all of the workers are up.
+    `backends` lists the server processes of the connections to the server's database. A worker
+    opens its pool, prepares the schema under an advisory lock (one worker at a time), and
+    serves once it has let the lock go: each new connection whose latest statement was
+    SCHEMA_UNLOCK is a worker done with the schema.
     """
     port = free_port()
     env = environment(
@@ -179,15 +157,16 @@ def chat_server(
     before = set(backends())
     name = f"{install.role}-w{workers}-{port}"
     with service(name, command, env, workdir, port) as server:
+        # Kept once seen: the connection's next statement (a request's) replaces it.
+        prepared: set[int] = set()
 
         def ready() -> bool:
-            if len(set(backends()) - before) < 2 * workers:
+            prepared.update(set(backend_pids(database_url, last_query=SCHEMA_UNLOCK)) - before)
+            if len(prepared) < workers:
                 return False
             return httpx.get(f"{server.url}/readyz", timeout=2.0).status_code == 200
 
         server.wait_until(ready)
-        # The last worker to open its pool still prepares the schema before it serves.
-        time.sleep(1.0)
         yield server
 
 

@@ -1,4 +1,4 @@
-"""The model: tests/openai_stub.py, whose replies' shape the benchmark sets while it runs.
+"""The model: devtools/openai_stub.py, whose replies' shape the benchmark sets while it runs.
 
 One stub serves a whole run, so that every server is started once and pointed at it:
 `PUT /bench/shape {"delay": D, "reply_tokens": N}` makes every later reply N tokens long with a
@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tests.support.openai_stub import StubBehaviour, create_stub, fixed_reply
+from devtools.openai_stub import StubBehaviour, create_stub, fixed_reply
 
 SHAPE_PATH = "/bench/shape"
 

@@ -1,25 +1,26 @@
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
+import signal
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from uuid import uuid4
 
 import httpx
-import psycopg
 import pytest
-from psycopg.conninfo import make_conninfo
 from pydantic import SecretStr
 
 from api.main import create_app
 from api.settings import Settings
 from api.store.database import start_embedded
+from devtools.databases import throwaway_database
+from devtools.openai_stub import StubBehaviour, create_stub
+from devtools.ports import free_port
+from devtools.processes import server_environment, server_process
 from tests.support.fakes import FakeChatModel
-from tests.support.openai_stub import StubBehaviour, create_stub
-from tests.support.servers import free_port, serve, server_environment
+from tests.support.servers import serve
 
 ROOT = Path(__file__).resolve().parent.parent
 LANGGRAPH = str(Path(sys.executable).parent / "langgraph")
@@ -50,13 +51,8 @@ def scratch_dir() -> Iterator[Path]:
 
 
 def _throwaway_database(server_url: str) -> Iterator[str]:
-    """A new, empty database on the server, dropped afterwards; yields its URL."""
-    name = f"test_{uuid4().hex[:16]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield make_conninfo(server_url, dbname=name)
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with throwaway_database(server_url, "test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -153,29 +149,12 @@ async def langgraph_dev(openai_stub_url: str) -> AsyncIterator[str]:
     """`langgraph dev` serving the graph (in memory) with the stub as its model: the reference
     LangGraph server, to hold this one's LangGraph API against."""
     port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        LANGGRAPH,
-        "dev",
-        "--no-browser",
-        "--no-reload",
-        "--port",
-        str(port),
+    async with server_process(
+        [LANGGRAPH, "dev", "--no-browser", "--no-reload", "--port", str(port)],
+        port=port,
+        ready_path="/ok",
         cwd=ROOT,
         env=server_environment(OPENAI_BASE_URL=openai_stub_url, LANGSMITH_TRACING="false"),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(base_url=url) as http, asyncio.timeout(120):
-            while True:
-                try:
-                    if (await http.get("/ok")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        await asyncio.wait_for(process.wait(), timeout=60)
+        stop_signal=signal.SIGTERM,
+    ) as server:
+        yield server.url

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import httpx
 
+from devtools.openai_stub import StubBehaviour
+from devtools.processes import server_environment
 from tests.support.chat_client import new_session
 from tests.support.fakes import FakeChatModel
-from tests.support.openai_stub import StubBehaviour
-from tests.support.servers import chat_server_process, server_environment
+from tests.support.servers import chat_server_process
 from tests.support.stored import stored_turns
 
 MESSAGES = [f"message {i}" for i in range(10)]

@@ -6,8 +6,8 @@ import httpx
 
 from api.main import create_app
 from api.settings import Settings
+from devtools.openai_stub import StubBehaviour
 from tests.support.chat_client import new_session, parse_sse, say
-from tests.support.openai_stub import StubBehaviour
 from tests.support.servers import serve
 
 

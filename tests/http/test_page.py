@@ -24,8 +24,8 @@ from playwright.async_api import (
 
 from api.main import create_app
 from api.settings import Settings
+from devtools.openai_stub import StubBehaviour
 from tests.support.fakes import FakeChatModel
-from tests.support.openai_stub import StubBehaviour
 from tests.support.servers import serve
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -9,8 +9,8 @@ import pytest
 
 from api.main import create_app
 from api.settings import Settings
+from devtools.openai_stub import StubBehaviour
 from tests.support.chat_client import new_session, parse_sse, say
-from tests.support.openai_stub import StubBehaviour
 from tests.support.servers import serve
 from tests.support.stored import stored_turns
 

@@ -12,9 +12,9 @@ from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.schema import StreamPart
 
+from devtools.openai_stub import StubBehaviour
 from tests.support.chat_client import eventually, new_session, say
 from tests.support.fakes import FakeChatModel
-from tests.support.openai_stub import StubBehaviour
 from tests.support.stored import stored_turns
 
 ASSISTANT_ID = "eb6db400-e3c8-5d06-a834-015cb89efe69"

@@ -8,7 +8,9 @@ from pathlib import Path
 import httpx
 
 from api.store.database import redacted
-from tests.support.servers import CHAT_SERVER, chat_server_process, free_port, server_environment
+from devtools.ports import free_port
+from devtools.processes import server_environment
+from tests.support.servers import CHAT_SERVER, chat_server_process
 
 
 def _run(cwd: Path, **settings: str) -> subprocess.CompletedProcess[str]:

@@ -22,7 +22,8 @@ import httpx
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from tests.support.servers import chat_server_process, server_environment
+from devtools.processes import server_environment
+from tests.support.servers import chat_server_process
 
 ROOT = Path(__file__).resolve().parents[2]
 # The Dockerfile's own directory in the image, and whatever it copies from other images.

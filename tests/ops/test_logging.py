@@ -12,10 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
+from devtools.openai_stub import StubBehaviour
+from devtools.processes import server_environment
+from devtools.replies import reply_to, tokens
 from tests.support.chat_client import eventually, new_session
-from tests.support.openai_stub import StubBehaviour
-from tests.support.replies import reply_to, tokens
-from tests.support.servers import chat_server_process, server_environment
+from tests.support.servers import chat_server_process
 from tests.support.stored import stored_turns
 
 HEX_ID = re.compile(r"[0-9a-f]{32}")

@@ -14,11 +14,12 @@ from pydantic import SecretStr
 
 from api.main import create_app
 from api.settings import Settings
+from devtools.openai_stub import StubBehaviour
+from devtools.processes import server_environment
+from devtools.replies import reply_to, tokens
 from tests.support.chat_client import eventually, new_session, say
 from tests.support.fakes import FakeChatModel
-from tests.support.openai_stub import StubBehaviour
-from tests.support.replies import reply_to, tokens
-from tests.support.servers import chat_server_process, serve, server_environment
+from tests.support.servers import chat_server_process, serve
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import httpx
 
+from devtools.openai_stub import StubBehaviour, fixed_reply
+from devtools.processes import ServerProcess, server_environment
+from devtools.replies import reply_to
 from tests.support.chat_client import new_session
-from tests.support.openai_stub import StubBehaviour, fixed_reply
-from tests.support.replies import reply_to
-from tests.support.servers import ServerProcess, chat_server_process, server_environment
+from tests.support.servers import chat_server_process
 from tests.support.stored import stored_turns
 
 

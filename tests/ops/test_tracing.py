@@ -19,8 +19,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from devtools.ports import free_port
+from devtools.processes import server_environment
 from tests.support.chat_client import eventually, new_session, say
-from tests.support.servers import chat_server_process, free_port, serve, server_environment
+from tests.support.servers import chat_server_process, serve
 
 API_KEY = "lsv2-test-key"
 

@@ -6,9 +6,9 @@ import httpx
 
 from api.main import create_app
 from api.settings import Settings
+from devtools.openai_stub import StubBehaviour
 from tests.support.chat_client import new_session, say
 from tests.support.fakes import FakeChatModel
-from tests.support.openai_stub import StubBehaviour
 from tests.support.servers import serve
 from tests.support.stored import stored_turns
 

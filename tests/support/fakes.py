@@ -9,7 +9,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
-from tests.support.replies import reply_to, tokens
+from devtools.replies import reply_to, tokens
 
 
 class FakeChatModel(BaseChatModel):

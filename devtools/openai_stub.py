@@ -1,7 +1,8 @@
 """A small OpenAI-compatible chat completions server that streams like the real one.
 
-Tests start it in-process; `python -m tests.openai_stub --port 9100` serves it for a manual try.
-Its replies come from `tests.replies.reply_to`, so they show what the model was sent, unless
+Tests start it in-process, the benchmark through `bench.stub`, and
+`python -m devtools.openai_stub --port 9100` serves it for a manual try (the README's quickstart).
+Its replies come from `devtools.replies.reply_to`, so they show what the model was sent, unless
 `--reply-tokens N` asks for a fixed reply of N word tokens (as the benchmark does).
 """
 
@@ -22,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.support.replies import reply_to, tokens
+from devtools.replies import reply_to, tokens
 
 
 @dataclass
