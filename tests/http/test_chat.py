@@ -103,30 +103,6 @@ async def test_tokens_reach_the_client_while_the_model_is_still_writing(
     assert [name for name, _ in parse_sse(rest)][-1] == "end"
 
 
-async def test_unknown_session_is_404(client: httpx.AsyncClient) -> None:
-    response = await client.post(f"/chat/{uuid.uuid4()}", content="hello")
-    assert response.status_code == 404
-    assert response.json() == {"detail": "no such session"}
-
-
-async def test_malformed_session_id_is_422(client: httpx.AsyncClient) -> None:
-    response = await client.post("/chat/not-a-uuid", content="hello")
-    assert response.status_code == 422
-
-
-async def test_empty_message_is_422_and_stores_nothing(
-    client: httpx.AsyncClient, fake_model: FakeChatModel
-) -> None:
-    session_id = await new_session(client)
-    for body in ("", "   \n\t"):
-        response = await client.post(f"/chat/{session_id}", content=body)
-        assert response.status_code == 422
-        assert response.json() == {"detail": "the message is empty"}
-    assert fake_model.calls == []
-    assert await say(client, session_id, "first") == "You said: first\n"
-    assert [m.text for m in fake_model.calls[-1]] == ["first"]
-
-
 async def test_memory_survives_a_restart(settings: Settings) -> None:
     async with (
         serve(create_app(settings, chat_model=FakeChatModel())) as url,

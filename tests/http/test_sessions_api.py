@@ -5,7 +5,6 @@ import uuid
 from datetime import datetime
 
 import httpx
-import psycopg
 import pytest
 
 from api.main import create_app
@@ -13,22 +12,7 @@ from api.settings import Settings
 from tests.support.chat_client import new_session, parse_sse, say
 from tests.support.fakes import FakeChatModel
 from tests.support.servers import serve
-
-CHECKPOINT_TABLES = ("checkpoints", "checkpoint_blobs", "checkpoint_writes")
-
-
-async def checkpoint_rows(database_url: str, session_id: str) -> dict[str, int]:
-    """How many rows each checkpointer table holds for the session's thread."""
-    counts = {}
-    async with await psycopg.AsyncConnection.connect(database_url) as conn:
-        for table in CHECKPOINT_TABLES:
-            cur = await conn.execute(
-                f"SELECT count(*) FROM {table} WHERE thread_id = %s", (session_id,)
-            )
-            row = await cur.fetchone()
-            assert row is not None
-            counts[table] = row[0]
-    return counts
+from tests.support.stored import CHECKPOINT_TABLES, checkpoint_rows
 
 
 async def list_all(http: httpx.AsyncClient, limit: int) -> list[list[str]]:
@@ -91,17 +75,34 @@ async def test_history_leaves_out_the_system_prompt(
     assert fake_model.calls[-1][0].type == "system"
 
 
+def _every_endpoint(session_id: object) -> list[tuple[str, str, str | None]]:
+    """Each request on /chat/{id}: read the history, send a message, delete."""
+    url = f"/chat/{session_id}"
+    return [("GET", url, None), ("POST", url, "hello"), ("DELETE", url, None)]
+
+
 async def test_unknown_session_is_404_on_every_endpoint(client: httpx.AsyncClient) -> None:
-    unknown = uuid.uuid4()
-    for method in ("GET", "DELETE"):
-        response = await client.request(method, f"/chat/{unknown}")
-        assert response.status_code == 404
+    for method, url, content in _every_endpoint(uuid.uuid4()):
+        response = await client.request(method, url, content=content)
+        assert response.status_code == 404, method
         assert response.json() == {"detail": "no such session"}
 
 
-async def test_malformed_session_id_is_422(client: httpx.AsyncClient) -> None:
-    for method in ("GET", "DELETE"):
-        assert (await client.request(method, "/chat/not-a-uuid")).status_code == 422
+@pytest.mark.parametrize(
+    "session_id",
+    ["not-a-uuid", "123", "00000000-0000-0000-0000-00000000000g", "%00", "' OR 1=1 --"],
+    ids=["words", "number", "bad-hex", "nul", "sql"],
+)
+async def test_session_id_that_is_not_a_uuid_is_422_on_every_endpoint(
+    client: httpx.AsyncClient, fake_model: FakeChatModel, session_id: str
+) -> None:
+    for method, url, content in _every_endpoint(session_id):
+        response = await client.request(method, url, content=content)
+        assert response.status_code == 422, (method, response.text)
+        assert response.headers["content-type"] == "application/json"
+        [error] = response.json()["detail"]
+        assert error["loc"] == ["path", "session_id"]
+    assert fake_model.calls == []
 
 
 async def test_delete_removes_the_session_and_every_checkpoint(
@@ -110,17 +111,17 @@ async def test_delete_removes_the_session_and_every_checkpoint(
     session_id = await new_session(client)
     await say(client, session_id, "Hi, my name is Ada")
     await say(client, session_id, "What's my name?")
-    assert (await checkpoint_rows(database_url, session_id))["checkpoints"] > 0
+    assert checkpoint_rows(database_url, session_id)["checkpoints"] > 0
 
     response = await client.delete(f"/chat/{session_id}")
     assert response.status_code == 204
     assert response.content == b""
-    assert await checkpoint_rows(database_url, session_id) == dict.fromkeys(CHECKPOINT_TABLES, 0)
+    assert checkpoint_rows(database_url, session_id) == dict.fromkeys(CHECKPOINT_TABLES, 0)
 
     assert (await client.get(f"/chat/{session_id}")).status_code == 404
     assert (await client.post(f"/chat/{session_id}", content="hello?")).status_code == 404
     assert (await client.delete(f"/chat/{session_id}")).status_code == 404
-    assert await checkpoint_rows(database_url, session_id) == dict.fromkeys(CHECKPOINT_TABLES, 0)
+    assert checkpoint_rows(database_url, session_id) == dict.fromkeys(CHECKPOINT_TABLES, 0)
 
 
 async def test_delete_leaves_other_sessions_alone(keyed_client: httpx.AsyncClient) -> None:
@@ -162,7 +163,7 @@ async def test_delete_during_a_turn_waits_for_it_then_removes_its_checkpoint(
     assert rest == " said: one two three\n"
     assert (await asyncio.wait_for(deleting, timeout=10)).status_code == 204
     assert (await asyncio.wait_for(queued, timeout=10)).status_code == 404
-    assert await checkpoint_rows(database_url, session_id) == dict.fromkeys(CHECKPOINT_TABLES, 0)
+    assert checkpoint_rows(database_url, session_id) == dict.fromkeys(CHECKPOINT_TABLES, 0)
 
 
 # Every test shares one database: the listings below use a key of their own to see only theirs.

@@ -10,6 +10,8 @@ import uuid
 import httpx
 import psycopg
 
+from api.store.locks import _TRY_LOCK
+
 # Another key than any session's: the test's own gate.
 _GATE = 0x7465737400
 
@@ -24,16 +26,11 @@ async def test_the_latest_checkpoint_is_read_after_the_lock_not_before(
         await psycopg.AsyncConnection.connect(database_url, autocommit=True) as reader,
     ):
         await writer.execute("SELECT pg_advisory_lock(%s)", (_GATE,))
-        # As the lock statement does: a first step that waits (here, for the gate), then the
-        # checkpoint read; the statement, and its snapshot, begin before the writer commits.
-        read = asyncio.ensure_future(
-            reader.execute(
-                "WITH attempt AS MATERIALIZED (SELECT pg_advisory_lock(%s) AS locked)"
-                " SELECT CASE WHEN locked IS NOT NULL THEN chat_latest_checkpoint(%s) END"
-                " FROM attempt",
-                (_GATE, thread_id),
-            )
-        )
+        # The lock statement itself, its check of the session made to wait for the gate, which
+        # comes after the lock is taken and before the checkpoint read: the statement, and its
+        # snapshot, begin before the writer commits.
+        statement = _TRY_LOCK.format(present="pg_advisory_lock(%(gate)s)::text = ''")
+        read = asyncio.ensure_future(reader.execute(statement, {"key": thread_id, "gate": _GATE}))
         while not await _waits_for_gate(writer):
             await asyncio.sleep(0.01)
         try:
@@ -45,8 +42,9 @@ async def test_the_latest_checkpoint_is_read_after_the_lock_not_before(
             )
             await writer.execute("SELECT pg_advisory_unlock(%s)", (_GATE,))
             row = await (await read).fetchone()
-            # A plain subquery would answer None: no checkpoint when the statement began.
-            assert row == ("c1",)
+            # Locked, present, and the latest checkpoint: a plain subquery would answer None, as
+            # there was no checkpoint when the statement began.
+            assert row == (True, True, "c1")
         finally:
             await writer.execute("DELETE FROM checkpoints WHERE thread_id = %s", (thread_id,))
 

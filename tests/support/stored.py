@@ -8,6 +8,8 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 
 from graph import build_graph
 
+CHECKPOINT_TABLES = ("checkpoints", "checkpoint_blobs", "checkpoint_writes")
+
 
 async def stored_messages(database_url: str, session_id: str) -> list[BaseMessage]:
     """The conversation as LangGraph's own saver reads it back, replaying the stored deltas."""
@@ -24,7 +26,7 @@ def checkpoint_footprint(database_url: str, session_id: str) -> dict[str, int]:
     """Rows of the session in each checkpoint table, and the bytes of all of them."""
     with psycopg.connect(database_url) as conn:
         footprint = {}
-        for table in ("checkpoints", "checkpoint_blobs", "checkpoint_writes"):
+        for table in CHECKPOINT_TABLES:
             rows, size = conn.execute(
                 f"SELECT count(*), coalesce(sum(pg_column_size(t.*)), 0) FROM {table} t"
                 " WHERE thread_id = %s",
@@ -34,3 +36,9 @@ def checkpoint_footprint(database_url: str, session_id: str) -> dict[str, int]:
             footprint[f"{table}_bytes"] = int(size)
     footprint["bytes"] = sum(v for k, v in footprint.items() if k.endswith("_bytes"))
     return footprint
+
+
+def checkpoint_rows(database_url: str, session_id: str) -> dict[str, int]:
+    """Rows of the session in each checkpoint table."""
+    footprint = checkpoint_footprint(database_url, session_id)
+    return {table: footprint[table] for table in CHECKPOINT_TABLES}
