@@ -13,13 +13,13 @@ from devtools.replies import reply_to, tokens
 
 
 class FakeChatModel(BaseChatModel):
-    model_config = {"arbitrary_types_allowed": True}
-
     """Streams `reply_to(...)` of the user's messages, one word per token, `delay` seconds apart.
 
     Every call's input is kept in `calls`, so tests can see what reached the model, and
     `cancelled` counts the calls stopped midway.
     """
+
+    model_config = {"arbitrary_types_allowed": True}
 
     delay: float = 0.0
     # When set, the model stops after its first token until the event is set.
