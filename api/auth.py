@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, HTTPException, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -21,9 +21,7 @@ api_key_header = APIKeyHeader(
     description="One of the keys in API_KEYS, as the LangGraph SDKs send it.",
 )
 
-UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
-    401: {"description": "API_KEYS is set and the request has none of its keys"},
-}
+UNAUTHORIZED = "API_KEYS is set and the request has none of its keys"
 
 
 def owner_of(key: str) -> str:

@@ -44,13 +44,16 @@ def _check_database(settings: Settings) -> None:
         sys.exit(f"chat-server: cannot connect to PostgreSQL at {where}: {reason}")
 
 
+def _problem(loc: tuple[int | str, ...], message: str) -> str:
+    # A check of several settings together has no one setting to name.
+    return f"{'.'.join(map(str, loc)).upper()}: {message}" if loc else message
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         settings = get_settings()
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in error.errors()
-        )
+        problems = "; ".join(_problem(e["loc"], e["msg"]) for e in error.errors())
         sys.exit(f"chat-server: invalid settings: {problems}")
     if not settings.model_configured:
         sys.exit(

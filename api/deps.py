@@ -7,6 +7,7 @@ from fastapi import Depends, Request
 from api.conversations import Conversations
 from api.resources import Resources
 from api.settings import Settings
+from api.streaming import StreamPolicy
 
 
 def resources_of(request: Request) -> Resources:
@@ -21,6 +22,11 @@ def conversations_of(request: Request) -> Conversations:
     return request.state.resources.conversations
 
 
+def stream_policy_of(request: Request) -> StreamPolicy:
+    return request.state.resources.stream_policy
+
+
 ResourcesDep = Annotated[Resources, Depends(resources_of)]
 SettingsDep = Annotated[Settings, Depends(settings_of)]
 ConversationsDep = Annotated[Conversations, Depends(conversations_of)]
+StreamPolicyDep = Annotated[StreamPolicy, Depends(stream_policy_of)]

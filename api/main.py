@@ -24,7 +24,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        async with open_resources(settings, chat_model) as resources:
+        async with (
+            observability.running(),
+            open_resources(settings, chat_model) as resources,
+            observability.watching(resources.pool),
+        ):
             yield {"resources": resources}
 
     app = FastAPI(
@@ -39,5 +43,6 @@ def create_app(
     app.include_router(langgraph.router)
     app.include_router(metrics_router(public=settings.metrics_public))
     add_cors(app, settings.cors_origins)
-    add_observability(app)  # last, so its middleware sees every request, preflights too
+    # Last, so that its middleware sees every request, preflights too.
+    observability = add_observability(app)
     return app

@@ -78,15 +78,18 @@ def _from_json(text: str) -> str:
     return document["message"]
 
 
+def _text(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise HTTPException(400, "the body is not valid UTF-8 text") from None
+
+
 async def read_json(request: Request, max_bytes: int) -> Any:
     """A JSON body, whatever its Content-Type (LangGraph Studio sends JSON as text/plain);
     an empty body is an empty object."""
     limit = max_bytes * _JSON_EXPANSION + _JSON_OVERHEAD
-    body = await _read_body(request, limit, f"the body is larger than {limit} bytes")
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise HTTPException(400, "the body is not valid UTF-8 text") from None
+    text = _text(await _read_body(request, limit, f"the body is larger than {limit} bytes"))
     return _parse_json(text) if text.strip() else {}
 
 
@@ -101,11 +104,7 @@ async def read_message(request: Request, max_bytes: int) -> str:
         )
     else:
         limit, too_large = max_bytes, _message_too_large(max_bytes)
-    body = await _read_body(request, limit, too_large)
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise HTTPException(400, "the body is not valid UTF-8 text") from None
+    text = _text(await _read_body(request, limit, too_large))
     return check_message(_from_json(text) if as_json else text, max_bytes)
 
 

@@ -8,12 +8,14 @@ from langchain_core.language_models import BaseChatModel
 from openai import DefaultAioHttpClient
 
 from api.conversations import Conversations
+from api.observability.turn_watch import watch_turn
 from api.settings import Settings
 from api.store.database import Pool, database_url, make_pool
 from api.store.locks import SessionLocks
 from api.store.saver import PooledPostgresSaver
 from api.store.schema import prepare_schema
 from api.store.sessions import OWNED, Sessions
+from api.streaming import StreamPolicy
 from graph import DELTA_CHANNELS, build_graph, make_chat_model
 
 
@@ -24,6 +26,7 @@ class Resources:
     settings: Settings
     pool: Pool
     conversations: Conversations
+    stream_policy: StreamPolicy
 
 
 @asynccontextmanager
@@ -48,7 +51,7 @@ async def open_resources(
                 delta_channels=DELTA_CHANNELS,
                 cached_sessions=settings.state_cache_sessions,
             )
-            await prepare_schema(pool, saver)
+            await prepare_schema(url, saver)
             model_http = DefaultAioHttpClient()
             graph = build_graph(
                 saver,
@@ -56,9 +59,10 @@ async def open_resources(
                 settings=settings,
             )
             locks = SessionLocks(url, settings.db_connect_timeout_seconds, owned=OWNED)
-            conversations = Conversations(graph, saver, Sessions(pool), locks)
+            conversations = Conversations(graph, saver, Sessions(pool), locks, watch_turn)
+            policy = StreamPolicy(settings.heartbeat_seconds, settings.on_disconnect)
             try:
-                yield Resources(settings, pool, conversations)
+                yield Resources(settings, pool, conversations, policy)
             finally:
                 await conversations.drain(settings.shutdown_grace_seconds)
                 await locks.close()

@@ -67,7 +67,7 @@ def invalid(description: str) -> ResponseDocs:
 
 COMMON: ResponseDocs = {
     401: {
-        **problem(UNAUTHORIZED[401]["description"]),
+        **problem(UNAUTHORIZED),
         "headers": {"WWW-Authenticate": {"description": "`Bearer`", "schema": STRING}},
     },
     **invalid("The request breaks the API's rules"),

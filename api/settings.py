@@ -3,9 +3,10 @@ from __future__ import annotations
 from functools import cache
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
+from api.conversations import OnDisconnect
 from graph import ModelSettings
 
 
@@ -24,7 +25,7 @@ class Settings(ModelSettings):
     # before use (0: read every state from PostgreSQL).
     state_cache_sessions: int = Field(default=1000, ge=0)
     max_message_bytes: int = Field(default=32 * 1024, ge=1)
-    on_disconnect: Literal["continue", "cancel"] = "continue"
+    on_disconnect: OnDisconnect = "continue"
     heartbeat_seconds: float = Field(default=15.0, gt=0)
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -59,6 +60,15 @@ class Settings(ModelSettings):
         if not isinstance(value, str):
             return value
         return tuple(origin.strip().rstrip("/") for origin in value.split(",") if origin.strip())
+
+    @model_validator(mode="after")
+    def _pool_bounds_in_order(self) -> Settings:
+        if self.db_pool_min_size > self.db_pool_max_size:
+            raise ValueError(
+                f"DB_POOL_MIN_SIZE ({self.db_pool_min_size}) is larger than DB_POOL_MAX_SIZE "
+                f"({self.db_pool_max_size})"
+            )
+        return self
 
 
 @cache

@@ -1,26 +1,22 @@
 """What a conversation is: create, find the caller's, take a turn, read, list, delete.
 Knows nothing of HTTP; every front door goes through `Conversations`."""
 
-from api.conversations.failures import Failure
-from api.conversations.service import Conversation, Conversations
-from api.conversations.turns import (
-    OnDisconnect,
-    Reply,
-    Token,
-    Turn,
-    TurnEvent,
-    TurnRequest,
-    Update,
-    Values,
-)
+from api.conversations.events import Accepted, Reply, Token, TurnEvent, Update, Values
+from api.conversations.failures import Failure, TurnRefused
+from api.conversations.handle import OnDisconnect, Turn
+from api.conversations.observer import Outcome, TurnObserver
+from api.conversations.service import Conversation, Conversations, GraphSchemas
 from api.store.errors import SessionNotFound
 from api.store.sessions import Session, SessionQuery, SortKey
 
 __all__ = [
+    "Accepted",
     "Conversation",
     "Conversations",
     "Failure",
+    "GraphSchemas",
     "OnDisconnect",
+    "Outcome",
     "Reply",
     "Session",
     "SessionNotFound",
@@ -29,7 +25,8 @@ __all__ = [
     "Token",
     "Turn",
     "TurnEvent",
-    "TurnRequest",
+    "TurnObserver",
+    "TurnRefused",
     "Update",
     "Values",
 ]

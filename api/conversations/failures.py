@@ -9,10 +9,14 @@ import openai
 import psycopg
 import psycopg_pool
 
+from api.store.errors import NO_SUCH_SESSION, SessionBusy, SessionNotFound
+
 DATABASE_ERRORS: tuple[type[Exception], ...] = (psycopg.OperationalError, psycopg_pool.PoolTimeout)
 MODEL_TIMEOUTS: tuple[type[Exception], ...] = (openai.APITimeoutError, httpx.TimeoutException)
 
 DATABASE_UNAVAILABLE = "the database is unavailable; try again shortly"
+SESSION_BUSY = "the session is busy with another turn; try again"
+TURN_CANCELLED = "the turn was cancelled before it ended"
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,38 @@ class Failure:
 
     status: int
     message: str
+
+
+class TurnRefused(Exception):
+    """A turn that failed before its response began, answered with its failure's status."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+class StaleCheckpoint(Exception):
+    """A turn asked to run from a checkpoint that is no longer its session's latest."""
+
+    def __init__(self, checkpoint_id: str) -> None:
+        super().__init__(
+            f"checkpoint {checkpoint_id} is not the session's latest: this server continues a "
+            "session only from its latest checkpoint (regenerating or editing an earlier "
+            "message is not supported)"
+        )
+
+
+# A turn that ends with one of these never ran: the metrics count it as rejected.
+REFUSALS: tuple[type[Exception], ...] = (SessionNotFound, SessionBusy, StaleCheckpoint)
+
+
+def refusal(error: Exception) -> Failure:
+    """The failure the client of a refused turn (one of REFUSALS) is told."""
+    if isinstance(error, SessionNotFound):
+        return Failure(404, NO_SUCH_SESSION)
+    if isinstance(error, SessionBusy):
+        return Failure(409, SESSION_BUSY)
+    return Failure(409, str(error))
 
 
 def model_error_kind(error: BaseException) -> str | None:

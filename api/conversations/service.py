@@ -1,19 +1,31 @@
+"""`Conversations`: the one home of a conversation, which every front door calls."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 from langchain_core.messages import BaseMessage, HumanMessage
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import StateSnapshot
 
-from api.conversations.turns import Turn, TurnRequest, TurnRunner, thread_config
+from api.conversations.handle import Turn
+from api.conversations.observer import ObserveTurn, unobserved
+from api.conversations.turns import TurnRequest, TurnRunner, thread_config
 from api.store.errors import SessionNotFound
 from api.store.locks import SessionLocks
 from api.store.saver import PooledPostgresSaver
 from api.store.sessions import Session, SessionQuery, Sessions
+
+_Found = TypeVar("_Found")
+
+
+def _found(value: _Found | None) -> _Found:
+    if value is None:
+        raise SessionNotFound
+    return value
 
 
 @dataclass(frozen=True)
@@ -28,8 +40,18 @@ class Conversation:
         return list(self.state.values.get("messages", []))
 
 
+@dataclass(frozen=True)
+class GraphSchemas:
+    """The graph's input, output and context as JSON schemas (None where it has none)."""
+
+    input: dict[str, Any]
+    output: dict[str, Any]
+    context: dict[str, Any] | None
+
+
 class Conversations:
-    """The one home of a conversation: every route asks here, and nothing below it.
+    """The one home of a conversation: every front door calls this, and nothing in the store
+    below it.
 
     A session belongs to the owner that created it ('' for everyone while the API is open);
     for any other owner it does not exist, and every method says so with SessionNotFound.
@@ -41,12 +63,13 @@ class Conversations:
         saver: PooledPostgresSaver,
         sessions: Sessions,
         locks: SessionLocks,
+        observe: ObserveTurn = unobserved,
     ) -> None:
-        self.graph = graph
+        self._graph = graph
         self._saver = saver
         self._sessions = sessions
         self._locks = locks
-        self._turns = TurnRunner(graph, saver, locks, self._discard)
+        self._turns = TurnRunner(graph, saver, locks, self._delete_session, observe)
 
     async def create(
         self,
@@ -58,39 +81,41 @@ class Conversations:
         """A new session; None if `session_id` is taken already."""
         return await self._sessions.create(owner, session_id=session_id, metadata=metadata)
 
-    async def get(self, session_id: UUID, owner: str) -> Session:
-        session = await self._sessions.get(session_id, owner)
-        if session is None:
-            raise SessionNotFound
-        return session
+    async def session(self, session_id: UUID, owner: str) -> Session:
+        return _found(await self._sessions.get(session_id, owner))
 
-    async def describe(self, session_id: UUID, owner: str) -> Session:
+    async def session_with_status(self, session_id: UUID, owner: str) -> Session:
         """The caller's session, with its `updated_at` and whether a turn runs on it now."""
-        session = await self._sessions.describe(session_id, owner)
-        if session is None:
-            raise SessionNotFound
-        return session
+        return _found(await self._sessions.describe(session_id, owner))
 
-    async def state(self, session: Session) -> StateSnapshot:
-        return await self.graph.aget_state(thread_config(session.id))
+    async def latest_state(self, session: Session) -> StateSnapshot:
+        return await self._graph.aget_state(thread_config(session.id))
 
-    async def open(self, session_id: UUID, owner: str) -> Conversation:
-        session = await self.get(session_id, owner)
-        return Conversation(session, await self.state(session))
+    async def conversation(self, session_id: UUID, owner: str) -> Conversation:
+        session = await self.session(session_id, owner)
+        return Conversation(session, await self.latest_state(session))
 
     async def history(self, session: Session) -> list[StateSnapshot]:
         """The states a run may start from, newest first: the latest only (none for a session
         without a turn). The checkpoints kept before it are what it is rebuilt from."""
-        state = await self.state(session)
+        state = await self.latest_state(session)
         return [state] if state.config["configurable"].get("checkpoint_id") else []
+
+    def graph_drawing(self, xray: bool | int) -> dict[str, Any]:
+        """The graph's nodes and edges, as LangGraph draws them."""
+        return self._graph.get_graph(xray=xray).to_json()
+
+    def graph_schemas(self) -> GraphSchemas:
+        return GraphSchemas(
+            input=self._graph.get_input_jsonschema(),
+            output=self._graph.get_output_jsonschema(),
+            context=self._graph.get_context_jsonschema(),
+        )
 
     async def update_metadata(
         self, session_id: UUID, owner: str, metadata: dict[str, Any]
     ) -> Session:
-        session = await self._sessions.update_metadata(session_id, owner, metadata)
-        if session is None:
-            raise SessionNotFound
-        return session
+        return _found(await self._sessions.update_metadata(session_id, owner, metadata))
 
     async def delete(self, session_id: UUID, owner: str) -> None:
         """Deletes the session and its whole conversation, after any turn running on it."""
@@ -101,7 +126,7 @@ class Conversations:
         async with self._locks.hold_any(session_id):
             await self._saver.adelete_thread(str(session_id))
 
-    async def _discard(self, session_id: UUID) -> None:
+    async def _delete_session(self, session_id: UUID) -> None:
         """Deletes a session whose lock the caller holds."""
         await self._sessions.delete_any(session_id)
         await self._saver.adelete_thread(str(session_id))
@@ -122,7 +147,7 @@ class Conversations:
         at_checkpoint: str | None = None,
         discard: bool = False,
     ) -> Turn:
-        """Starts a turn on the caller's session; its first event says whether it could.
+        """Starts a turn on the caller's session; wait on the `Turn` for whether it could.
 
         `reject_if_busy`: a 409 rather than a wait while another turn runs; `at_checkpoint`:
         a 409 unless that is still the latest checkpoint; `discard`: delete the session after.

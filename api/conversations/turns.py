@@ -6,59 +6,30 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
 from uuid import UUID
 
-from langchain_core.messages import AIMessageChunk, BaseMessage, HumanMessage, RemoveMessage
+from langchain_core.messages import BaseMessage, HumanMessage, RemoveMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
-from api.conversations.failures import DATABASE_ERRORS, Failure, classify
-from api.observability.turn_watch import TurnWatch, watch_turn
-from api.store.errors import NO_SUCH_SESSION, SessionBusy, SessionNotFound
+from api.conversations.events import Accepted, Reply, Token, TurnEvent, Update, Values
+from api.conversations.failures import (
+    DATABASE_ERRORS,
+    REFUSALS,
+    TURN_CANCELLED,
+    Failure,
+    StaleCheckpoint,
+    classify,
+    refusal,
+)
+from api.conversations.handle import Turn
+from api.conversations.observer import ObserveTurn, Outcome, TurnObserver, unobserved
 from api.store.locks import SessionLocks
 from api.store.saver import PooledPostgresSaver
 from graph import MODEL_NODE
 
 logger = logging.getLogger("chat_server.turns")
-
-OnDisconnect = Literal["continue", "cancel"]
-
-
-@dataclass(frozen=True)
-class Values:
-    """The whole state: once with the user's message in it, once more with the reply."""
-
-    values: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Update:
-    """What a node of the graph wrote."""
-
-    node: str
-    values: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Token:
-    content: str
-    # The model's chunk and the graph's metadata about it, for clients that want them whole.
-    chunk: AIMessageChunk
-    metadata: dict[str, Any] = field(repr=False)
-
-
-@dataclass(frozen=True)
-class Reply:
-    """The whole reply, once it is saved."""
-
-    message_id: str
-
-
-TurnEvent = Values | Update | Token | Reply | Failure
-# Events up to the first of these go out together: until then, a failure is a status code.
-_STARTS_A_REPLY = (Token, Reply, Failure)
 
 
 def thread_config(session_id: UUID) -> RunnableConfig:
@@ -78,45 +49,6 @@ class TurnRequest:
     discard: bool = False
 
 
-class Turn:
-    """One running turn: its events as they come, read by the response that streams them."""
-
-    def __init__(self, task: asyncio.Task[None], events: asyncio.Queue[TurnEvent]) -> None:
-        self._task = task
-        self._events = events
-        self._ended = False
-
-    async def next_event(self, timeout: float | None = None) -> TurnEvent | None:
-        """The next event, or None when `timeout` seconds pass without one."""
-        if self._events.empty():
-            try:
-                # Not wait_for: it wraps the get in a task of its own, once per token.
-                async with asyncio.timeout(timeout):
-                    event = await self._events.get()
-            except TimeoutError:
-                return None
-        else:
-            event = self._events.get_nowait()
-        self._ended = isinstance(event, Reply | Failure)
-        return event
-
-    async def opening(self) -> list[TurnEvent]:
-        """The events up to the reply's first token, or up to the turn's end if it has none."""
-        events: list[TurnEvent] = []
-        while not events or not isinstance(events[-1], _STARTS_A_REPLY):
-            event = await self.next_event()
-            assert event is not None
-            events.append(event)
-        return events
-
-    @property
-    def ended(self) -> bool:
-        return self._ended
-
-    def cancel(self) -> None:
-        self._task.cancel()
-
-
 class TurnRunner:
     """Runs turns as tasks of their own, so a turn's fate does not hang on its client's."""
 
@@ -125,12 +57,14 @@ class TurnRunner:
         graph: CompiledStateGraph,
         saver: PooledPostgresSaver,
         locks: SessionLocks,
-        discard: Callable[[UUID], Awaitable[None]],
+        delete_session: Callable[[UUID], Awaitable[None]],
+        observe: ObserveTurn = unobserved,
     ) -> None:
         self._graph = graph
         self._saver = saver
         self._locks = locks
-        self._discard = discard
+        self._delete_session = delete_session
+        self._observe = observe
         self._tasks: set[asyncio.Task[None]] = set()
 
     def start(self, request: TurnRequest) -> Turn:
@@ -152,31 +86,28 @@ class TurnRunner:
 
     async def _run(self, request: TurnRequest, events: asyncio.Queue[TurnEvent]) -> None:
         session_id = request.session_id
-        config = thread_config(session_id)
-        waits = not request.reject_if_busy
+        observer = _Counting(self._observe(session_id))
         try:
-            async with (
-                watch_turn(session_id, refusals=_REFUSALS) as watch,
-                self._locks.hold(session_id, request.owner, wait=waits) as head,
-            ):
-                watch.locked()
+            async with self._locks.hold(
+                session_id, request.owner, wait=not request.reject_if_busy
+            ) as latest_checkpoint_id:
+                observer.locked()
                 try:
-                    if request.at_checkpoint not in (None, head):
+                    if request.at_checkpoint not in (None, latest_checkpoint_id):
                         raise StaleCheckpoint(request.at_checkpoint)
-                    with self._saver.latest_checkpoint_known(str(session_id), head):
-                        await self._take(request, config, events, watch)
+                    events.put_nowait(Accepted())
+                    with self._saver.latest_checkpoint_known(str(session_id), latest_checkpoint_id):
+                        reply_id = await self._run_and_save(request, events, observer)
                 except BaseException:
                     if request.discard:
-                        await asyncio.shield(self._discard(session_id))
+                        await asyncio.shield(self._delete_session(session_id))
                     raise
-        except SessionNotFound:
-            events.put_nowait(Failure(404, NO_SUCH_SESSION))
-        except SessionBusy:
-            events.put_nowait(Failure(409, "the session is busy with another turn; try again"))
-        except StaleCheckpoint as stale:
-            events.put_nowait(Failure(409, str(stale)))
+        except REFUSALS as refused:
+            observer.end("rejected")
+            events.put_nowait(refusal(refused))
         except asyncio.CancelledError:
-            events.put_nowait(Failure(503, "the turn was cancelled before it ended"))
+            observer.end("cancelled")
+            events.put_nowait(Failure(503, TURN_CANCELLED))
             raise
         except Exception as error:
             failure = classify(error)
@@ -184,28 +115,29 @@ class TurnRunner:
                 logger.exception("turn on session %s failed", session_id)
             else:
                 logger.warning("turn on session %s failed: %s (%r)", session_id, failure, error)
+            observer.end(observer.failed(), error)
             events.put_nowait(failure)
+        else:
+            events.put_nowait(Reply(reply_id))
 
-    async def _take(
-        self,
-        request: TurnRequest,
-        config: RunnableConfig,
-        events: asyncio.Queue[TurnEvent],
-        watch: TurnWatch,
-    ) -> None:
+    async def _run_and_save(
+        self, request: TurnRequest, events: asyncio.Queue[TurnEvent], observer: _Counting
+    ) -> str:
+        config = thread_config(request.session_id)
         try:
-            reply_id = await self._stream(config, request.messages, events, watch)
+            reply_id = await self._stream(config, request.messages, events, observer)
         except BaseException:
             # A turn is saved whole or not at all: take the user's messages back out.
-            await asyncio.shield(self._forget(config, request.messages))
+            await asyncio.shield(self._roll_back(config, request.messages))
             raise
         if request.discard:
             # Gone before the reply ends: a client that saw it end finds no trace of the run.
-            await asyncio.shield(self._discard(request.session_id))
+            await asyncio.shield(self._delete_session(request.session_id))
         else:
             await self._prune(request.session_id)
-        watch.completed()
-        events.put_nowait(Reply(reply_id))
+        # Before the client hears of it: a scrape made once it has the reply counts the turn.
+        observer.end("completed")
+        return reply_id
 
     async def _prune(self, session_id: UUID) -> None:
         # The latest checkpoint holds the whole conversation: the ones before it are dead weight.
@@ -221,7 +153,7 @@ class TurnRunner:
         config: RunnableConfig,
         messages: Sequence[HumanMessage],
         events: asyncio.Queue[TurnEvent],
-        watch: TurnWatch,
+        observer: _Counting,
     ) -> str:
         reply_id: str | None = None
         async for event in self._graph.astream_events(
@@ -239,7 +171,7 @@ class TurnRunner:
                 # Role, finish and usage chunks carry no text.
                 if text := chunk.text:
                     events.put_nowait(Token(text, chunk, event["metadata"]))
-                    watch.token()
+                    observer.token()
             elif kind == "on_chat_model_end":
                 if event["metadata"].get("langgraph_node") == MODEL_NODE:
                     reply_id = event["data"]["output"].id
@@ -254,7 +186,7 @@ class TurnRunner:
             raise RuntimeError("the model node ended without a reply")
         return reply_id
 
-    async def _forget(self, config: RunnableConfig, messages: Sequence[BaseMessage]) -> None:
+    async def _roll_back(self, config: RunnableConfig, messages: Sequence[BaseMessage]) -> None:
         try:
             state = await self._graph.aget_state(config)
             ours = {m.id for m in messages}
@@ -270,14 +202,25 @@ class TurnRunner:
             logger.exception("could not take back the messages of a failed turn")
 
 
-class StaleCheckpoint(Exception):
-    def __init__(self, checkpoint_id: str) -> None:
-        super().__init__(
-            f"checkpoint {checkpoint_id} is not the session's latest: this server continues a "
-            "session only from its latest checkpoint (regenerating or editing an earlier "
-            "message is not supported)"
-        )
+class _Counting:
+    """The turn's observer, told each thing once, and knowing whether a token went out."""
 
+    def __init__(self, observer: TurnObserver) -> None:
+        self._observer = observer
+        self._streamed = False
+        self._ended = False
 
-# A turn that ends with one of these never ran: the metrics count it as rejected.
-_REFUSALS = (SessionNotFound, SessionBusy, StaleCheckpoint)
+    def locked(self) -> None:
+        self._observer.locked()
+
+    def token(self) -> None:
+        self._streamed = True
+        self._observer.token()
+
+    def failed(self) -> Outcome:
+        return "failed_mid_reply" if self._streamed else "failed_before_first_token"
+
+    def end(self, outcome: Outcome, error: BaseException | None = None) -> None:
+        if not self._ended:
+            self._ended = True
+            self._observer.end(outcome, error)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from psycopg_pool import AsyncConnectionPool
 
 from api.observability.access import AccessLog
 from api.observability.metrics import (
@@ -19,30 +20,33 @@ from api.observability.request_id import add_request_ids
 from api.observability.tracing import flush_traces
 
 
-def add_observability(app: FastAPI) -> None:
+class Observability:
+    """What the app's lifespan runs inside: `running()` around everything, `watching(pool)`
+    once the pool is open."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Around the app's lifespan: once its turns are drained, the traces are sent and this
+        process's gauges withdrawn."""
+        forget_dead_processes()
+        try:
+            yield
+        finally:
+            await flush_traces()
+            retire_this_process()
+
+    def watching(self, pool: AsyncConnectionPool[Any]) -> AbstractAsyncContextManager[None]:
+        """The pool's figures sampled into the metrics while in the block."""
+        return sampling_pool(pool, self._metrics)
+
+
+def add_observability(app: FastAPI) -> Observability:
     metrics = Metrics()
     app.state.metrics = metrics
     app.add_middleware(AccessLog, metrics=metrics)
     # Added last, so outermost: the access line is written with the request id set.
     add_request_ids(app)
-    _observe_lifespan(app, metrics)
-
-
-def _observe_lifespan(app: FastAPI, metrics: Metrics) -> None:
-    """Around the app's lifespan: the pool's figures sampled while it serves, then, once its
-    turns are drained, the traces sent and this process's gauges withdrawn."""
-    inner = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(app_: FastAPI) -> AsyncIterator[Mapping[str, Any]]:
-        forget_dead_processes()
-        try:
-            async with inner(app_) as state:
-                assert state is not None
-                async with sampling_pool(state["resources"].pool, metrics):
-                    yield state
-        finally:
-            await flush_traces()
-            retire_this_process()
-
-    app.router.lifespan_context = lifespan
+    return Observability(metrics)

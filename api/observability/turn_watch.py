@@ -3,13 +3,11 @@ its first token, its tokens, and how it ended."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from uuid import UUID
 
+from api.conversations import Outcome
 from api.conversations.failures import model_error_kind
 from api.observability.access import Visit, current_visit
 
@@ -17,15 +15,15 @@ logger = logging.getLogger("chat_server.turns")
 
 
 class TurnWatch:
-    """Told of one turn's progress, it records the turn's metrics and, for a turn that outlives
-    its response (its client gone, or a background run), one log line when it ends. Without a
-    request around it, it only counts."""
+    """A `TurnObserver`: told of one turn's progress, it records the turn's metrics and, for a
+    turn that outlives its response (its client gone, or a background run), one log line when
+    it ends. Without a request around it, it only counts."""
 
     def __init__(self, session_id: UUID, visit: Visit | None) -> None:
         self.session_id = session_id
         self.tokens = 0
         self.first_token_seconds: float | None = None
-        self.outcome: str | None = None
+        self.outcome: Outcome | None = None
         self._visit = visit
         self._metrics = visit.metrics if visit is not None else None
         self._started = time.perf_counter()
@@ -35,27 +33,17 @@ class TurnWatch:
             self._metrics.streams.inc()
 
     def locked(self) -> None:
-        """The turn holds its session's lock."""
         if self._metrics is not None:
             self._metrics.lock_wait_seconds.observe(time.perf_counter() - self._started)
 
     def token(self) -> None:
-        """A token of the reply was streamed."""
         self.tokens += 1
         if self.tokens == 1:
             self.first_token_seconds = time.perf_counter() - self._started
             if self._metrics is not None:
                 self._metrics.first_token_seconds.observe(self.first_token_seconds)
 
-    def completed(self) -> None:
-        """The reply is saved: called before the client hears so, so that a scrape made once
-        the client has the whole reply counts the turn."""
-        self.end("completed")
-
-    def end(self, outcome: str, error: BaseException | None = None) -> None:
-        """Records how the turn ended; only the first call counts."""
-        if self.outcome is not None:
-            return
+    def end(self, outcome: Outcome, error: BaseException | None = None) -> None:
         self.outcome = outcome
         seconds = time.perf_counter() - self._started
         if (metrics := self._metrics) is not None:
@@ -84,23 +72,6 @@ class TurnWatch:
             )
 
 
-@asynccontextmanager
-async def watch_turn(
-    session_id: UUID, *, refusals: tuple[type[BaseException], ...] = ()
-) -> AsyncIterator[TurnWatch]:
-    """Watches the turn run in the block, and how it leaves it: an exception in `refusals`
-    means the turn never ran (no such session, or busy) and counts as rejected."""
-    watch = TurnWatch(session_id, current_visit.get())
-    try:
-        yield watch
-    except asyncio.CancelledError:
-        watch.end("cancelled")
-        raise
-    except refusals:
-        watch.end("rejected")
-        raise
-    except BaseException as error:
-        watch.end("failed_mid_reply" if watch.tokens else "failed_before_first_token", error)
-        raise
-    else:
-        watch.end("completed")
+def watch_turn(session_id: UUID) -> TurnWatch:
+    """The observer of a turn, tied to the request that started it, if any."""
+    return TurnWatch(session_id, current_visit.get())

@@ -10,8 +10,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from langchain_core.messages import BaseMessage, HumanMessage
 
 from api.auth import OwnerDep, get_owner
-from api.conversations import Failure
-from api.deps import ConversationsDep, SettingsDep
+from api.deps import ConversationsDep, SettingsDep, StreamPolicyDep
 from api.request_body import MESSAGE_BODY, read_message
 from api.schemas import (
     COMMON,
@@ -27,7 +26,7 @@ from api.schemas import (
     encode_cursor,
     invalid,
 )
-from api.streaming import StreamPolicy, stream_response, wants_event_stream
+from api.streaming.chat import stream_response, wants_event_stream
 
 router = APIRouter(
     prefix="/chat", tags=["chat"], dependencies=[Depends(get_owner)], responses=COMMON
@@ -77,6 +76,7 @@ async def send_message(
     request: Request,
     conversations: ConversationsDep,
     settings: SettingsDep,
+    policy: StreamPolicyDep,
     owner: OwnerDep,
     accept: Annotated[str | None, Header()] = None,
 ) -> Response:
@@ -87,11 +87,8 @@ async def send_message(
     """
     message = await read_message(request, settings.max_message_bytes)
     turn = conversations.start_turn(session_id, owner, [HumanMessage(message)])
-    opening = await turn.opening()
-    if isinstance(opening[-1], Failure):
-        raise HTTPException(opening[-1].status, opening[-1].message)
-    policy = StreamPolicy(settings.heartbeat_seconds, settings.on_disconnect)
-    return stream_response(opening, turn, event_stream=wants_event_stream(accept), policy=policy)
+    await turn.started()
+    return stream_response(turn, event_stream=wants_event_stream(accept), policy=policy)
 
 
 @router.get(
@@ -140,7 +137,7 @@ async def get_conversation(
     session_id: UUID, conversations: ConversationsDep, owner: OwnerDep
 ) -> list[ChatMessage]:
     """The conversation so far, oldest message first: the user's and the assistant's only."""
-    conversation = await conversations.open(session_id, owner)
+    conversation = await conversations.conversation(session_id, owner)
     return chat_messages(conversation.messages)
 
 

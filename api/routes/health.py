@@ -10,6 +10,9 @@ from api.deps import ResourcesDep
 router = APIRouter(tags=["health"])
 logger = logging.getLogger("chat_server.health")
 
+# How long /readyz waits for a pooled connection before it calls the database unavailable.
+READINESS_TIMEOUT_SECONDS = 2.0
+
 
 @router.get("/healthz")
 async def healthz() -> dict[str, str]:
@@ -21,7 +24,7 @@ async def healthz() -> dict[str, str]:
 async def readyz(resources: ResourcesDep) -> JSONResponse:
     """The database answers."""
     try:
-        async with resources.pool.connection(timeout=2.0) as conn:
+        async with resources.pool.connection(timeout=READINESS_TIMEOUT_SECONDS) as conn:
             await conn.execute("SELECT 1")
     except Exception as error:
         logger.warning("readiness check failed: %s", error)

@@ -1,3 +1,5 @@
+"""The sessions table: which sessions exist, whose they are, and their metadata."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -12,8 +14,9 @@ from psycopg.types.json import Jsonb
 from api.store.database import Pool
 from api.store.locks import LOCK_HELD
 
-# The one statement of "is this the caller's session?": `owner` is '' for everyone when the API
-# is open. The session locks ask it in their lock statement too (`SessionLocks(owned=...)`).
+# "Is session `key` the caller's?", as the session locks ask it inside their lock statement
+# (`SessionLocks(owned=...)`). `owner` is '' for everyone while the API is open; every statement
+# below asks the same with `owner = %(owner)s` on the row it reads.
 OWNED = "EXISTS (SELECT 1 FROM chat_sessions WHERE id = %(key)s::uuid AND owner = %(owner)s)"
 
 _COLUMNS = "id, created_at, updated_at, metadata"

@@ -40,6 +40,15 @@ def test_invalid_setting_is_one_clear_line(scratch_dir: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_settings_that_contradict_each_other_are_one_clear_line(scratch_dir: Path) -> None:
+    result = _run(scratch_dir, OPENAI_API_KEY="sk-test", DB_POOL_MIN_SIZE="8", DB_POOL_MAX_SIZE="4")
+    assert result.returncode == 1
+    assert result.stderr == (
+        "chat-server: invalid settings: Value error, DB_POOL_MIN_SIZE (8) is larger than "
+        "DB_POOL_MAX_SIZE (4)\n"
+    )
+
+
 def test_unreachable_database_is_one_clear_line_without_the_password(scratch_dir: Path) -> None:
     result = _run(
         scratch_dir,

@@ -47,3 +47,12 @@ def test_cors_origins_is_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("CORS_ORIGINS", "http://localhost:3000/, https://chat.example.com")
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.cors_origins == ("http://localhost:3000", "https://chat.example.com")
+
+
+def test_a_pool_smaller_at_least_than_at_most_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DB_POOL_MIN_SIZE", "30")
+    monkeypatch.setenv("DB_POOL_MAX_SIZE", "20")
+    with pytest.raises(
+        ValidationError, match=r"DB_POOL_MIN_SIZE \(30\) is larger than DB_POOL_MAX_SIZE \(20\)"
+    ):
+        Settings(_env_file=None)  # type: ignore[call-arg]

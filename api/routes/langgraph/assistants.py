@@ -15,7 +15,8 @@ router = APIRouter()
 _STARTED = datetime.now(UTC)
 
 
-def _known(assistant_id: str) -> None:
+def check_assistant(assistant_id: str) -> None:
+    """A 404 unless `assistant_id` names the one assistant (or its graph)."""
     if assistant_id not in (ASSISTANT_ID, GRAPH_ID):
         raise HTTPException(404, f"no such assistant: this server runs one, {GRAPH_ID!r}")
 
@@ -34,7 +35,7 @@ async def search_assistants(body: AssistantSearchBody) -> JSON:
 
 @router.get("/assistants/{assistant_id}")
 async def get_assistant(assistant_id: str) -> JSON:
-    _known(assistant_id)
+    check_assistant(assistant_id)
     return JSON(assistant(_STARTED))
 
 
@@ -44,30 +45,30 @@ async def get_graph(
     conversations: ConversationsDep,
     xray: Annotated[bool | int, Query(description="Subgraph depth, or true for all")] = False,
 ) -> JSON:
-    _known(assistant_id)
+    check_assistant(assistant_id)
     if not isinstance(xray, bool) and xray <= 0:
         raise HTTPException(422, "invalid xray value: true, false or a positive depth")
-    return JSON(conversations.graph.get_graph(xray=xray).to_json())
+    return JSON(conversations.graph_drawing(xray))
 
 
 @router.get("/assistants/{assistant_id}/schemas")
 async def get_schemas(assistant_id: str, conversations: ConversationsDep) -> JSON:
-    _known(assistant_id)
-    graph = conversations.graph
+    check_assistant(assistant_id)
+    graph = conversations.graph_schemas()
     schemas = {
         "graph_id": GRAPH_ID,
-        "input_schema": graph.get_input_jsonschema(),
-        "output_schema": graph.get_output_jsonschema(),
-        "state_schema": graph.get_output_jsonschema(),
+        "input_schema": graph.input,
+        "output_schema": graph.output,
+        "state_schema": graph.output,
         "config_schema": {},
-        "context_schema": graph.get_context_jsonschema(),
+        "context_schema": graph.context,
     }
     return JSON({key: value for key, value in schemas.items() if value is not None})
 
 
 @router.get("/assistants/{assistant_id}/subgraphs")
 async def get_subgraphs(assistant_id: str) -> JSON:
-    _known(assistant_id)
+    check_assistant(assistant_id)
     return JSON({})
 
 

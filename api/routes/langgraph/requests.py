@@ -13,6 +13,7 @@ from uuid import UUID
 from fastapi import Depends, HTTPException, Request
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from api.conversations import OnDisconnect
 from api.deps import SettingsDep
 from api.request_body import read_json
 from api.settings import Settings
@@ -118,7 +119,7 @@ class RunCreate(_Body):
     stream_mode: StreamMode | list[StreamMode] = "values"
     stream_subgraphs: bool = False
     stream_resumable: bool = False
-    on_disconnect: Literal["cancel", "continue"] | None = None
+    on_disconnect: OnDisconnect | None = None
     multitask_strategy: Literal["reject", "rollback", "interrupt", "enqueue"] = "reject"
     if_not_exists: Literal["create", "reject"] = "reject"
     on_completion: Literal["delete", "keep"] = "delete"

@@ -39,8 +39,13 @@ _NOT_SERVED = (
 
 
 async def _with_values(conversations: Conversations, session: Session) -> dict[str, Any]:
-    state = await conversations.state(session)
+    state = await conversations.latest_state(session)
     return thread(session, state.values)
+
+
+async def _thread(conversations: Conversations, thread_id: UUID, owner: str) -> JSON:
+    session = await conversations.session_with_status(thread_id, owner)
+    return JSON(await _with_values(conversations, session))
 
 
 @router.post("")
@@ -53,7 +58,7 @@ async def create_thread(
     assert body.thread_id is not None  # a new random id is never taken
     if body.if_exists == "do_nothing":
         try:
-            existing = await conversations.describe(body.thread_id, owner)
+            existing = await conversations.session_with_status(body.thread_id, owner)
         except SessionNotFound:
             pass  # taken by another key's session: as good as any other clash
         else:
@@ -93,7 +98,9 @@ async def search_threads(
 
 @router.get("/{thread_id}")
 async def get_thread(thread_id: UUID, conversations: ConversationsDep, owner: OwnerDep) -> JSON:
-    return JSON(await _with_values(conversations, await conversations.describe(thread_id, owner)))
+    return JSON(
+        await _with_values(conversations, await conversations.session_with_status(thread_id, owner))
+    )
 
 
 @router.patch("/{thread_id}")
@@ -101,7 +108,9 @@ async def patch_thread(
     thread_id: UUID, body: ThreadPatchBody, conversations: ConversationsDep, owner: OwnerDep
 ) -> JSON:
     await conversations.update_metadata(thread_id, owner, body.metadata)
-    return JSON(await _with_values(conversations, await conversations.describe(thread_id, owner)))
+    return JSON(
+        await _with_values(conversations, await conversations.session_with_status(thread_id, owner))
+    )
 
 
 @router.delete("/{thread_id}", status_code=204)
@@ -115,10 +124,10 @@ async def delete_thread(
 async def _state_at(
     conversations: Conversations, thread_id: UUID, owner: str, checkpoint_id: str | None
 ) -> StateSnapshot:
-    conversation = await conversations.open(thread_id, owner)
+    conversation = await conversations.conversation(thread_id, owner)
     state = conversation.state
-    head = state.config.get("configurable", {}).get("checkpoint_id")
-    if checkpoint_id is not None and checkpoint_id != head:
+    latest_checkpoint_id = state.config.get("configurable", {}).get("checkpoint_id")
+    if checkpoint_id is not None and checkpoint_id != latest_checkpoint_id:
         raise HTTPException(404, _NOT_SERVED.format(checkpoint_id))
     return state
 
@@ -159,7 +168,7 @@ async def _history(
     limit: int,
     before: str | None,
 ) -> JSON:
-    session = await conversations.get(thread_id, owner)
+    session = await conversations.session(thread_id, owner)
     states = await conversations.history(session)
     if before is not None:
         ids = [s.config["configurable"]["checkpoint_id"] for s in states]

@@ -1,0 +1,49 @@
+"""What a running turn reports, in order: accepted, the state, the reply's tokens, and how it
+ended (`Reply` or `Failure`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.messages import AIMessageChunk
+
+from api.conversations.failures import Failure
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The turn holds its session's lock and will run: nothing can refuse it any more."""
+
+
+@dataclass(frozen=True)
+class Values:
+    """The whole state: once with the user's message in it, once more with the reply."""
+
+    values: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Update:
+    """What a node of the graph wrote."""
+
+    node: str
+    values: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Token:
+    content: str
+    # The model's chunk and the graph's metadata about it, for clients that want them whole.
+    chunk: AIMessageChunk
+    metadata: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The whole reply, once it is saved."""
+
+    message_id: str
+
+
+TurnEvent = Accepted | Values | Update | Token | Reply | Failure

@@ -1,0 +1,94 @@
+"""`Turn`: one running turn as the response that started it reads it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import Literal
+
+from api.conversations.events import Accepted, Reply, Token, TurnEvent
+from api.conversations.failures import Failure, TurnRefused
+
+OnDisconnect = Literal["continue", "cancel"]
+
+# The moments a front door may wait for before it answers.
+_ACCEPTED = (Accepted, Failure)
+_STARTED = (Token, Reply, Failure)
+
+
+class Turn:
+    """One running turn. Its events wait here until they are read, so a front door can wait
+    for a moment of the turn (`accepted`, `started`), answer, then stream every event."""
+
+    def __init__(self, task: asyncio.Task[None], events: asyncio.Queue[TurnEvent]) -> None:
+        self._task = task
+        self._queue = events
+        self._unread: deque[TurnEvent] = deque()
+        self._ended = False
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    async def accepted(self) -> None:
+        """Returns once the turn holds its session's lock; TurnRefused if it never will."""
+        await self._until(_ACCEPTED)
+
+    async def started(self) -> None:
+        """Returns once the reply's first token is out (or the turn ended without one);
+        TurnRefused if the turn failed before that: it was refused, or its model failed."""
+        await self._until(_STARTED)
+
+    async def events(
+        self, heartbeat_seconds: float | None = None
+    ) -> AsyncIterator[TurnEvent | None]:
+        """Every event not read yet, then each as it comes, up to the turn's end; None after
+        each silence of `heartbeat_seconds`."""
+        while self._unread:
+            yield self._unread.popleft()
+        while not self._ended:
+            yield await self._next(heartbeat_seconds)
+
+    async def result(self, on_disconnect: OnDisconnect) -> list[TurnEvent]:
+        """Every event of the turn once it has ended; TurnRefused if it failed."""
+        with self.followed(on_disconnect):
+            events = [event async for event in self.events() if event is not None]
+        if isinstance(events[-1], Failure):
+            raise TurnRefused(events[-1])
+        return events
+
+    @contextmanager
+    def followed(self, on_disconnect: OnDisconnect) -> Iterator[None]:
+        """While a client follows the turn: if it leaves before the turn ends, the turn runs on
+        to be saved, or is cancelled, as `on_disconnect` says."""
+        try:
+            yield
+        finally:
+            if not self._ended and on_disconnect == "cancel":
+                self._task.cancel()
+
+    async def _until(self, moment: tuple[type[TurnEvent], ...]) -> None:
+        while not any(isinstance(event, moment) for event in self._unread):
+            if self._ended:
+                return
+            event = await self._next(None)
+            assert event is not None
+            self._unread.append(event)
+        last = self._unread[-1]
+        if isinstance(last, Failure):
+            raise TurnRefused(last)
+
+    async def _next(self, timeout: float | None) -> TurnEvent | None:
+        if self._queue.empty():
+            try:
+                # Not wait_for: it wraps the get in a task of its own, once per token.
+                async with asyncio.timeout(timeout):
+                    event = await self._queue.get()
+            except TimeoutError:
+                return None
+        else:
+            event = self._queue.get_nowait()
+        self._ended = isinstance(event, Reply | Failure)
+        return event

@@ -1,0 +1,67 @@
+"""A turn's events as the LangGraph Server API streams a run: in the stream modes asked for."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from fastapi.sse import format_sse_event
+from langchain_core.messages import AIMessageChunk
+
+from api.conversations import Failure, Reply, Token, TurnEvent, Update, Values
+from api.routes.langgraph.responses import GRAPH_METADATA, dumps
+from api.streaming.pump import HEARTBEAT
+
+# The `error` of an `event: error`, as the SDKs raise it, by the status the failure would have.
+_ERROR_NAMES = {
+    404: "NotFound",
+    409: "Conflict",
+    502: "ModelError",
+    503: "ServiceUnavailable",
+    504: "ModelTimeout",
+}
+
+
+def run_event(name: str, data: Any) -> bytes:
+    return format_sse_event(event=name, data_str=dumps(data).decode())
+
+
+class RunEncoder:
+    """A turn's events as the stream modes a LangGraph client asked for."""
+
+    def __init__(self, run_id: str, thread_id: str, modes: set[str]) -> None:
+        self._modes = modes
+        self._run_metadata = {**GRAPH_METADATA, "run_id": run_id, "thread_id": thread_id}
+        # `messages` mode sends each message whole so far, so the chunks are added up here.
+        self._partial: dict[str, AIMessageChunk] = {}
+
+    def __call__(self, event: TurnEvent | None) -> Iterable[bytes]:
+        if event is None:
+            yield HEARTBEAT
+        elif isinstance(event, Values):
+            if "values" in self._modes:
+                yield run_event("values", event.values)
+        elif isinstance(event, Update):
+            if "updates" in self._modes:
+                yield run_event("updates", {event.node: event.values})
+        elif isinstance(event, Token):
+            yield from self._token(event)
+        elif isinstance(event, Failure):
+            name = _ERROR_NAMES.get(event.status, "InternalError")
+            yield run_event("error", {"error": name, "message": event.message})
+        elif isinstance(event, Reply):
+            return
+
+    def _token(self, token: Token) -> Iterable[bytes]:
+        if "messages-tuple" in self._modes:
+            metadata = {**token.metadata, **self._run_metadata}
+            yield run_event("messages", [token.chunk, metadata])
+        if "messages" in self._modes:
+            message_id = str(token.chunk.id)
+            if message_id in self._partial:
+                self._partial[message_id] += token.chunk
+            else:
+                self._partial[message_id] = token.chunk
+                metadata = {**token.metadata, **self._run_metadata}
+                yield run_event("messages/metadata", {message_id: {"metadata": metadata}})
+            yield run_event("messages/partial", [self._partial[message_id]])
