@@ -6,6 +6,8 @@ ignoring them would change what the client asked for: those are refused with a 4
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
@@ -25,11 +27,16 @@ StreamMode = Literal[
 
 
 _INT64 = range(-(2**63), 2**63)
+# What one thread's metadata may hold: every thread list that shows it must be able to write it.
+MAX_METADATA_DEPTH = 32
+MAX_METADATA_BYTES = 64 * 1024
+# The furthest a search may page: PostgreSQL's OFFSET is a bigint.
+MAX_OFFSET = 2**63 - 1
 
 
-def _storable(value: Any) -> Any:
-    """Metadata as PostgreSQL's jsonb keeps it and JSON writes it back: no NUL character, no
-    unpaired surrogate, no integer beyond 64 bits."""
+def _storable_value(value: Any, depth: int) -> None:
+    if depth > MAX_METADATA_DEPTH:
+        raise ValueError(f"metadata may nest at most {MAX_METADATA_DEPTH} levels deep")
     if isinstance(value, str):
         if "\x00" in value:
             raise ValueError("text may not contain the NUL character")
@@ -37,18 +44,31 @@ def _storable(value: Any) -> Any:
             value.encode("utf-8")
         except UnicodeEncodeError:
             raise ValueError("text may not contain unpaired surrogates") from None
-    elif isinstance(value, bool | float) or value is None:
+    elif isinstance(value, bool) or value is None:
         pass
+    elif isinstance(value, float):
+        # jsonb refuses NaN and the infinities, and keeps a float this large as an integer
+        # beyond 64 bits, which no JSON writer here can write back.
+        if not math.isfinite(value) or abs(value) >= 2**63:
+            raise ValueError("numbers must be finite and smaller than 2**63 in magnitude")
     elif isinstance(value, int):
         if value not in _INT64:
             raise ValueError("integers must fit in 64 bits")
     elif isinstance(value, list):
         for item in value:
-            _storable(item)
+            _storable_value(item, depth + 1)
     elif isinstance(value, dict):
         for key, item in value.items():
-            _storable(key)
-            _storable(item)
+            _storable_value(key, depth + 1)
+            _storable_value(item, depth + 1)
+
+
+def _storable(value: dict[str, Any]) -> dict[str, Any]:
+    """Metadata as PostgreSQL's jsonb keeps it and JSON writes it back: no NUL character, no
+    unpaired surrogate, no number JSON or 64 bits cannot hold; within a depth and a size."""
+    _storable_value(value, 1)
+    if len(json.dumps(value, ensure_ascii=False).encode()) > MAX_METADATA_BYTES:
+        raise ValueError(f"metadata may take at most {MAX_METADATA_BYTES} bytes as JSON")
     return value
 
 
@@ -82,7 +102,7 @@ class ThreadSearch(_Body):
     values: dict[str, Any] | None = None
     status: Literal["idle", "busy", "interrupted", "error"] | None = None
     limit: int = Field(default=10, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
     sort_by: Literal["thread_id", "status", "created_at", "updated_at", "state_updated_at"] = (
         "created_at"
     )
@@ -107,7 +127,7 @@ class AssistantSearch(_Body):
     name: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     limit: int = Field(default=10, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
 
 
 class RunCreate(_Body):
