@@ -51,7 +51,7 @@ async def open_resources(
                 delta_channels=DELTA_CHANNELS,
                 cached_sessions=settings.state_cache_sessions,
             )
-            await prepare_schema(url, saver)
+            await prepare_schema(pool, saver)
             model_http = DefaultAioHttpClient()
             graph = build_graph(
                 saver,

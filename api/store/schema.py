@@ -2,9 +2,7 @@ from __future__ import annotations
 
 import asyncio
 
-from psycopg import AsyncConnection
-from psycopg.rows import dict_row
-
+from api.store.database import Pool
 from api.store.saver import PooledPostgresSaver
 
 # Append-only, like the checkpointer's own MIGRATIONS: step N runs once, on a database at
@@ -35,18 +33,14 @@ _SCHEMA_LOCK_KEY = 0x63686174
 _SCHEMA_RETRY_SECONDS = 0.1
 
 
-async def prepare_schema(url: str, saver: PooledPostgresSaver) -> None:
+async def prepare_schema(pool: Pool, saver: PooledPostgresSaver) -> None:
     """Brings the sessions table and the checkpointer's tables up to date, one process at a time.
 
     The lock is polled rather than waited for in a statement: the checkpointer's migrations
     create indexes CONCURRENTLY, which waits for every open transaction, and a statement waiting
     for this lock in another process is one, so the two would wait for each other forever.
-
-    The lock is held on a connection of its own, not one of the pool's: the pool hands a
-    connection back in the background, so a pool with one connection held and one idle grew at
-    the checkpointer's setup (two checkouts in a row), past DB_POOL_MIN_SIZE.
     """
-    async with await AsyncConnection.connect(url, autocommit=True, row_factory=dict_row) as conn:
+    async with pool.connection() as conn:
         while True:
             cur = await conn.execute(
                 "SELECT pg_try_advisory_lock(%s) AS locked", (_SCHEMA_LOCK_KEY,)
