@@ -203,10 +203,38 @@ def test_the_spellings_of_one_message_are_read_alike(text: str) -> None:
     assert len(outcomes) == 1, outcomes
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a text block whose text is not a string is accepted, then fails the turn with a 500",
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        (42, "a number"),
+        (1.5, "a number"),
+        (True, "a boolean"),
+        (None, "null"),
+        (["hello"], "an array"),
+        ({"text": "hello"}, "an object"),
+    ],
+    ids=["int", "float", "bool", "null", "list", "dict"],
 )
-def test_a_text_block_of_a_number_is_refused() -> None:
-    content = [{"type": "text", "text": 42}]
-    assert _refusal({"input": {"messages": [{"role": "user", "content": content}]}})[0] == 422
+def test_a_text_block_whose_text_is_not_a_string_is_refused(text: Any, found: str) -> None:
+    content = [{"type": "text", "text": text}]
+    assert _refusal({"input": {"messages": [{"role": "user", "content": content}]}}) == (
+        422,
+        f"input.messages.0.content.0.text: a text block's text must be a string, not {found}",
+    )
+
+
+def test_a_text_block_without_text_is_refused() -> None:
+    body = {"input": {"messages": {"role": "user", "content": [{"type": "text"}]}}}
+    assert _refusal(body) == (
+        422,
+        "input.messages.content.0.text: a text block's text must be a string, not missing",
+    )
+
+
+def test_the_refusal_names_the_block() -> None:
+    second = [{"type": "text", "text": "hel"}, "lo", {"type": "text", "text": 0}]
+    messages = [{"role": "user", "content": "first"}, {"type": "human", "content": second}]
+    assert _refusal({"input": {"messages": messages}}) == (
+        422,
+        "input.messages.1.content.2.text: a text block's text must be a string, not a number",
+    )

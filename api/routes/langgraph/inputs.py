@@ -13,23 +13,43 @@ from api.routes.langgraph.requests import RunCreate
 _USER = {"user", "human"}
 
 
-def _text_of(content: Any) -> str:
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def _text_of(content: Any, where: str) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list) and content:
         texts = []
-        for block in content:
+        for index, block in enumerate(content):
             if isinstance(block, str):
                 texts.append(block)
             elif isinstance(block, dict) and block.get("type") == "text":
-                texts.append(str(block.get("text", "")))
+                text = block.get("text")
+                if not isinstance(text, str):
+                    found = "missing" if "text" not in block else _json_type(text)
+                    raise HTTPException(
+                        422,
+                        f"{where}.content.{index}.text: a text block's text must be a string, "
+                        f"not {found}",
+                    )
+                texts.append(text)
             else:
                 raise HTTPException(422, "a message may hold text only")
         return "".join(texts)
     raise HTTPException(422, "a message's content must be a string or a list of text blocks")
 
 
-def _message(item: Any, max_bytes: int) -> HumanMessage:
+def _message(item: Any, where: str, max_bytes: int) -> HumanMessage:
     if isinstance(item, str):
         return HumanMessage(check_message(item, max_bytes))
     if not isinstance(item, dict) or "content" not in item:
@@ -37,7 +57,7 @@ def _message(item: Any, max_bytes: int) -> HumanMessage:
     kind = item.get("type", item.get("role"))
     if kind not in _USER:
         raise HTTPException(422, f"input messages must be the user's, not {kind!r}")
-    check_message(_text_of(item["content"]), max_bytes)
+    check_message(_text_of(item["content"], where), max_bytes)
     message_id = item.get("id")
     if message_id is not None and not isinstance(message_id, str):
         raise HTTPException(422, "a message id must be a string")
@@ -63,7 +83,7 @@ def input_messages(run: RunCreate, max_bytes: int) -> list[HumanMessage]:
         )
     messages = (run.input or {}).get("messages")
     if isinstance(messages, str | dict):
-        messages = [messages]
+        return [_message(messages, "input.messages", max_bytes)]
     if not isinstance(messages, list) or not messages:
         raise HTTPException(422, 'a run needs input: {"messages": [{"role": "user", ...}]}')
-    return [_message(item, max_bytes) for item in messages]
+    return [_message(item, f"input.messages.{i}", max_bytes) for i, item in enumerate(messages)]
