@@ -18,10 +18,15 @@ EXPOSED_HEADERS = [
 ]
 
 
+def browser_origins(configured: tuple[str, ...]) -> list[str]:
+    """The origins whose pages may call the API: Studio's and CORS_ORIGINS."""
+    return [*STUDIO_ORIGINS, *configured]
+
+
 def add_cors(app: FastAPI, origins: tuple[str, ...]) -> None:
     app.add_middleware(
         CORSMiddleware,
-        allow_origins=[*STUDIO_ORIGINS, *origins],
+        allow_origins=browser_origins(origins),
         # Keys travel in headers, never in cookies: no credentials mode (and "*" stays usable).
         allow_credentials=False,
         allow_methods=["*"],

@@ -11,6 +11,7 @@ from api.cors import add_cors
 from api.errors import add_error_handlers
 from api.observability.app import add_observability
 from api.observability.endpoint import metrics_router
+from api.origins import refuse_cross_site
 from api.resources import open_resources
 from api.routes import chat, health, langgraph, page
 from api.settings import Settings, get_settings
@@ -43,6 +44,7 @@ def create_app(
     app.include_router(langgraph.router)
     app.include_router(metrics_router(public=settings.metrics_public))
     add_cors(app, settings.cors_origins)
+    refuse_cross_site(app, settings.cors_origins)
     # Last, so that its middleware sees every request, preflights too.
     observability = add_observability(app)
     return app
