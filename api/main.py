@@ -13,7 +13,8 @@ from api.observability.app import add_observability
 from api.observability.endpoint import metrics_router
 from api.origins import refuse_cross_site
 from api.resources import open_resources
-from api.routes import chat, health, langgraph, page
+from api.routes import chat, health, page
+from api.routes.langgraph.router import router as langgraph_router
 from api.settings import Settings, get_settings
 
 
@@ -41,7 +42,7 @@ def create_app(
     app.include_router(chat.router)
     app.include_router(health.router)
     app.include_router(page.router)
-    app.include_router(langgraph.router)
+    app.include_router(langgraph_router)
     app.include_router(metrics_router(public=settings.metrics_public))
     add_cors(app, settings.cors_origins)
     refuse_cross_site(app, settings.cors_origins)

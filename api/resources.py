@@ -15,6 +15,7 @@ from api.store.locks import SessionLocks
 from api.store.saver import PooledPostgresSaver
 from api.store.schema import prepare_schema
 from api.store.sessions import OWNED, Sessions
+from api.store.turn_save import TurnSaves
 from api.streaming import StreamPolicy
 from graph import DELTA_CHANNELS, build_graph, make_chat_model
 
@@ -59,7 +60,8 @@ async def open_resources(
                 settings=settings,
             )
             locks = SessionLocks(url, settings.db_connect_timeout_seconds, owned=OWNED)
-            conversations = Conversations(graph, saver, Sessions(pool), locks, watch_turn)
+            saves = TurnSaves(pool, saver, url)
+            conversations = Conversations(graph, saver, Sessions(pool), locks, saves, watch_turn)
             policy = StreamPolicy(settings.heartbeat_seconds, settings.on_disconnect)
             try:
                 yield Resources(settings, pool, conversations, policy)

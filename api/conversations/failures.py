@@ -10,6 +10,7 @@ import psycopg
 import psycopg_pool
 
 from api.store.errors import NO_SUCH_SESSION, SessionBusy, SessionNotFound
+from api.store.turn_save import TurnOvertaken
 
 DATABASE_ERRORS: tuple[type[Exception], ...] = (psycopg.OperationalError, psycopg_pool.PoolTimeout)
 MODEL_TIMEOUTS: tuple[type[Exception], ...] = (openai.APITimeoutError, httpx.TimeoutException)
@@ -17,6 +18,10 @@ MODEL_TIMEOUTS: tuple[type[Exception], ...] = (openai.APITimeoutError, httpx.Tim
 DATABASE_UNAVAILABLE = "the database is unavailable; try again shortly"
 SESSION_BUSY = "the session is busy with another turn; try again"
 TURN_CANCELLED = "the turn was cancelled before it ended"
+TURN_OVERTAKEN = (
+    "another turn of this session was saved while this one ran: nothing of this one was "
+    "stored; send the message again"
+)
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,8 @@ def _model_failure(error: BaseException) -> Failure | None:
 def classify(error: BaseException) -> Failure:
     if failure := _model_failure(error):
         return failure
+    if isinstance(error, TurnOvertaken):
+        return Failure(409, TURN_OVERTAKEN)
     if isinstance(error, DATABASE_ERRORS):
         return Failure(503, DATABASE_UNAVAILABLE)
     return Failure(500, "internal error")

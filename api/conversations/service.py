@@ -18,6 +18,7 @@ from api.store.errors import SessionNotFound
 from api.store.locks import SessionLocks
 from api.store.saver import PooledPostgresSaver
 from api.store.sessions import Session, SessionQuery, Sessions
+from api.store.turn_save import TurnSaves
 
 _Found = TypeVar("_Found")
 
@@ -63,13 +64,14 @@ class Conversations:
         saver: PooledPostgresSaver,
         sessions: Sessions,
         locks: SessionLocks,
+        saves: TurnSaves,
         observe: ObserveTurn = unobserved,
     ) -> None:
         self._graph = graph
         self._saver = saver
         self._sessions = sessions
         self._locks = locks
-        self._turns = TurnRunner(graph, saver, locks, self._delete_session, observe)
+        self._turns = TurnRunner(graph, saver, locks, saves, self._delete_session, observe)
 
     async def create(
         self,

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from langchain_core.messages import BaseMessage, HumanMessage, RemoveMessage
+from langchain_core.messages import HumanMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
@@ -27,6 +27,7 @@ from api.conversations.handle import Turn
 from api.conversations.observer import ObserveTurn, Outcome, TurnObserver, unobserved
 from api.store.locks import SessionLocks
 from api.store.saver import PooledPostgresSaver
+from api.store.turn_save import TurnSaves
 from graph import MODEL_NODE
 
 logger = logging.getLogger("chat_server.turns")
@@ -57,12 +58,14 @@ class TurnRunner:
         graph: CompiledStateGraph,
         saver: PooledPostgresSaver,
         locks: SessionLocks,
+        saves: TurnSaves,
         delete_session: Callable[[UUID], Awaitable[None]],
         observe: ObserveTurn = unobserved,
     ) -> None:
         self._graph = graph
         self._saver = saver
         self._locks = locks
+        self._saves = saves
         self._delete_session = delete_session
         self._observe = observe
         self._tasks: set[asyncio.Task[None]] = set()
@@ -97,7 +100,9 @@ class TurnRunner:
                         raise StaleCheckpoint(request.at_checkpoint)
                     events.put_nowait(Accepted())
                     with self._saver.latest_checkpoint_known(str(session_id), latest_checkpoint_id):
-                        reply_id = await self._run_and_save(request, events, observer)
+                        reply_id = await self._run_and_save(
+                            request, latest_checkpoint_id, events, observer
+                        )
                 except BaseException:
                     if request.discard:
                         await asyncio.shield(self._delete_session(session_id))
@@ -121,20 +126,26 @@ class TurnRunner:
             events.put_nowait(Reply(reply_id))
 
     async def _run_and_save(
-        self, request: TurnRequest, events: asyncio.Queue[TurnEvent], observer: _Counting
+        self,
+        request: TurnRequest,
+        started_from: str | None,
+        events: asyncio.Queue[TurnEvent],
+        observer: _Counting,
     ) -> str:
-        config = thread_config(request.session_id)
-        try:
-            reply_id = await self._stream(config, request.messages, events, observer)
-        except BaseException:
-            # A turn is saved whole or not at all: take the user's messages back out.
-            await asyncio.shield(self._roll_back(config, request.messages))
-            raise
+        """Runs the turn with everything it writes held back, then saves it in one
+        transaction, fenced on the checkpoint it started from: a turn that fails stores
+        nothing."""
+        session_id = request.session_id
+        with self._saver.held_back(str(session_id)) as held:
+            reply_id = await self._stream(
+                thread_config(session_id), request.messages, events, observer
+            )
         if request.discard:
-            # Gone before the reply ends: a client that saw it end finds no trace of the run.
-            await asyncio.shield(self._delete_session(request.session_id))
+            # Never saved: a client that saw the run end finds no trace of it.
+            await asyncio.shield(self._delete_session(session_id))
         else:
-            await self._prune(request.session_id)
+            await self._saves.commit(session_id, started_from, held)
+            await self._prune(session_id)
         # Before the client hears of it: a scrape made once it has the reply counts the turn.
         observer.end("completed")
         return reply_id
@@ -185,21 +196,6 @@ class TurnRunner:
         if reply_id is None:
             raise RuntimeError("the model node ended without a reply")
         return reply_id
-
-    async def _roll_back(self, config: RunnableConfig, messages: Sequence[BaseMessage]) -> None:
-        try:
-            state = await self._graph.aget_state(config)
-            ours = {m.id for m in messages}
-            stored = [m.id for m in state.values.get("messages", []) if m.id in ours]
-            if stored:
-                await self._graph.aupdate_state(
-                    config,
-                    {"messages": [RemoveMessage(id=str(i)) for i in stored]},
-                    as_node=MODEL_NODE,
-                )
-            await self._prune(UUID(config["configurable"]["thread_id"]))
-        except Exception:
-            logger.exception("could not take back the messages of a failed turn")
 
 
 class _Counting:

@@ -32,13 +32,13 @@ LOCK_HELD = (
 # - checking the session in the same statement means that a turn that gets the lock knows its
 #   session was not deleted before, and that a turn of a deleted session does not wait;
 # - the MATERIALIZED step runs first, so the id is read after the lock is held, and
-#   `chat_latest_checkpoint` (api/store/saver.py) reads it with a snapshot taken then: it sees a
-#   turn that another process committed just before it let the lock go.
+#   `chat_session_latest_checkpoint` (api/store/schema.py) reads it with a snapshot taken then:
+#   it sees a turn that another process committed just before it let the lock go.
 _TRY_LOCK = (
     "WITH attempt AS MATERIALIZED"
     " (SELECT pg_try_advisory_lock(hashtextextended(%(key)s, 0)) AS locked)"
     " SELECT locked, {present} AS present,"
-    " CASE WHEN locked THEN chat_latest_checkpoint(%(key)s) END AS latest_checkpoint_id"
+    " CASE WHEN locked THEN chat_session_latest_checkpoint(%(key)s) END AS latest_checkpoint_id"
     " FROM attempt"
 )
 _UNLOCK = "SELECT pg_advisory_unlock(hashtextextended(%s, 0))"

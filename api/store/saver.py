@@ -32,9 +32,11 @@ conformance suite on a saver set up alone, with the memory off and on.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -47,7 +49,7 @@ from langgraph.checkpoint.base import (
     get_checkpoint_metadata,
 )
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-from psycopg import AsyncCursor
+from psycopg import AsyncConnection, AsyncCursor
 from psycopg.rows import DictRow, dict_row
 
 from api.store.database import Pool
@@ -118,6 +120,27 @@ END $$
 _LATEST_CHECKPOINT_ID_SQL = "SELECT chat_latest_checkpoint(%s) AS checkpoint_id"
 
 
+@dataclass
+class HeldBack:
+    """A turn's checkpoints and writes of one thread, held back while the turn runs, to be
+    written together in the transaction that commits the turn (api/store/turn_save.py)."""
+
+    thread_id: str
+    steps: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
+    # The newest checkpoint held back: the thread's latest once the turn commits.
+    checkpoint_id: str | None = None
+
+
+_HELD_BACK: ContextVar[HeldBack | None] = ContextVar("held_back", default=None)
+# The connection of the transaction that writes what was held back.
+_WRITING_ON: ContextVar[AsyncConnection[DictRow] | None] = ContextVar("writing_on", default=None)
+
+
+def _holding_back(thread_id: str) -> HeldBack | None:
+    held = _HELD_BACK.get()
+    return held if held is not None and held.thread_id == thread_id else None
+
+
 class PooledPostgresSaver(AsyncPostgresSaver):
     """AsyncPostgresSaver over a connection pool, with the departures listed in this module's
     docstring."""
@@ -145,6 +168,10 @@ class PooledPostgresSaver(AsyncPostgresSaver):
     # that has it.
     @asynccontextmanager
     async def _cursor(self, *, pipeline: bool = False) -> AsyncIterator[AsyncCursor[DictRow]]:
+        if (writing_on := _WRITING_ON.get()) is not None:
+            async with writing_on.cursor(binary=True, row_factory=dict_row) as cur:
+                yield cur
+            return
         async with self._pool.connection() as conn:
             if pipeline and not _ONE_STATEMENT.get():
                 async with (
@@ -157,6 +184,28 @@ class PooledPostgresSaver(AsyncPostgresSaver):
                     yield cur
 
     async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        configurable = config["configurable"]
+        if (held := _holding_back(configurable["thread_id"])) is not None:
+            held.steps.append(partial(self._put, config, checkpoint, metadata, new_versions))
+            held.checkpoint_id = checkpoint["id"]
+            self._known_latest_ids.pop(configurable["thread_id"], None)
+            # What upstream's aput returns, without a round trip.
+            return {
+                "configurable": {
+                    "thread_id": configurable["thread_id"],
+                    "checkpoint_ns": configurable.get("checkpoint_ns", ""),
+                    "checkpoint_id": checkpoint["id"],
+                }
+            }
+        return await self._put(config, checkpoint, metadata, new_versions)
+
+    async def _put(
         self,
         config: RunnableConfig,
         checkpoint: Checkpoint,
@@ -201,6 +250,18 @@ class PooledPostgresSaver(AsyncPostgresSaver):
     ) -> None:
         """Upstream's, with the writes serialized inline (3 in the module docstring). An
         executemany pipelines by itself."""
+        if (held := _holding_back(config["configurable"]["thread_id"])) is not None:
+            held.steps.append(partial(self._put_writes, config, writes, task_id, task_path))
+            return
+        await self._put_writes(config, writes, task_id, task_path)
+
+    async def _put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str,
+    ) -> None:
         configurable = config["configurable"]
         query = (
             self.UPSERT_CHECKPOINT_WRITES_SQL
@@ -235,10 +296,14 @@ class PooledPostgresSaver(AsyncPostgresSaver):
             return await super().aget_tuple(config)
         thread_id = configurable["thread_id"]
         remembered = self._latest.get(thread_id)
+        latest_id: str | None = None
         if thread_id in self._known_latest_ids:
             latest_id = self._known_latest_ids.pop(thread_id)
             if latest_id is None:  # no checkpoint yet, as the lock statement read
                 return None
+            # The checkpoint the session row names, not the greatest id: ids come from each
+            # process's clock.
+            config = {"configurable": {**configurable, "checkpoint_id": latest_id}}
         elif remembered is not None:
             latest_id = await self._latest_checkpoint_id(thread_id)
         if remembered is not None and latest_id == checkpoint_id(remembered.config):
@@ -286,10 +351,37 @@ class PooledPostgresSaver(AsyncPostgresSaver):
         finally:
             self._known_latest_ids.pop(thread_id, None)
 
+    @contextmanager
+    def held_back(self, thread_id: str) -> Iterator[HeldBack]:
+        """Within the block (and the tasks it starts), the thread's checkpoints and writes are
+        held back instead of written: nothing of them is stored unless `write_held_back`
+        writes them."""
+        held = HeldBack(thread_id)
+        token = _HELD_BACK.set(held)
+        try:
+            yield held
+        finally:
+            _HELD_BACK.reset(token)
+
+    async def write_held_back(self, held: HeldBack, conn: AsyncConnection[DictRow]) -> None:
+        """Writes what was held back, in order, on `conn` (in the caller's transaction). If the
+        transaction does not commit, the caller must `forget` the thread."""
+        token = _WRITING_ON.set(conn)
+        try:
+            for step in held.steps:
+                await step()
+        finally:
+            _WRITING_ON.reset(token)
+
+    def forget(self, thread_id: str) -> None:
+        """Drops what this process remembers of the thread (its state may not be what it
+        wrote)."""
+        self._latest.forget(thread_id)
+        self._copied.discard(thread_id)
+        self._known_latest_ids.pop(thread_id, None)
+
     async def adelete_thread(self, thread_id: str) -> None:
-        self._latest.forget(str(thread_id))
-        self._copied.discard(str(thread_id))
-        self._known_latest_ids.pop(str(thread_id), None)
+        self.forget(str(thread_id))
         await super().adelete_thread(thread_id)
 
     async def _latest_checkpoint_id(self, thread_id: str) -> str | None:

@@ -23,6 +23,29 @@ MIGRATIONS = (
     # creates (api/store/saver.py). A no-op kept in its place: step numbers stay the same on
     # every database.
     "SELECT 1",
+    # The id of the session's latest checkpoint, which every turn's save moves forward as a
+    # compare-and-set (api/store/turn_save.py): the fence between two turns of a session.
+    "ALTER TABLE chat_sessions ADD COLUMN IF NOT EXISTS latest_checkpoint_id text",
+    # Sessions from before the column: their latest checkpoint, as the checkpointer orders them.
+    """DO $$ BEGIN
+        IF to_regclass('checkpoints') IS NOT NULL THEN
+            UPDATE chat_sessions s SET latest_checkpoint_id = (
+                SELECT max(c.checkpoint_id) FROM checkpoints c
+                WHERE c.thread_id = s.id::text AND c.checkpoint_ns = ''
+            );
+        END IF;
+    END $$""",
+    # The session lock's reading of it, with a snapshot of its own: a VOLATILE function's query
+    # sees what committed before it starts, not before the calling statement did (PostgreSQL's
+    # "Function Volatility Categories"), so a lock statement that calls it once the lock is held
+    # sees the turn another process saved just before it let the lock go.
+    """CREATE OR REPLACE FUNCTION chat_session_latest_checkpoint(session text) RETURNS text
+        LANGUAGE plpgsql VOLATILE AS $$
+        DECLARE latest text;
+        BEGIN
+            SELECT latest_checkpoint_id INTO latest FROM chat_sessions WHERE id = session::uuid;
+            RETURN latest;
+        END $$""",
 )
 
 # Any constant works: it only keeps two starting processes from migrating at once.

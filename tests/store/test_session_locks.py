@@ -19,34 +19,35 @@ _GATE = 0x7465737400
 async def test_the_latest_checkpoint_is_read_after_the_lock_not_before(
     client: httpx.AsyncClient, database_url: str
 ) -> None:
-    # `client` has the schema prepared. The thread is no session's: nothing else lists it.
-    thread_id = f"lock-test-{uuid.uuid4()}"
+    # `client` has the schema prepared. The session is an owner's of its own: nothing lists it.
+    session_id = str(uuid.uuid4())
     async with (
         await psycopg.AsyncConnection.connect(database_url, autocommit=True) as writer,
         await psycopg.AsyncConnection.connect(database_url, autocommit=True) as reader,
     ):
+        await writer.execute(
+            "INSERT INTO chat_sessions (id, owner) VALUES (%s, %s)", (session_id, "lock-test")
+        )
         await writer.execute("SELECT pg_advisory_lock(%s)", (_GATE,))
         # The lock statement itself, its check of the session made to wait for the gate, which
         # comes after the lock is taken and before the checkpoint read: the statement, and its
         # snapshot, begin before the writer commits.
         statement = _TRY_LOCK.format(present="pg_advisory_lock(%(gate)s)::text = ''")
-        read = asyncio.ensure_future(reader.execute(statement, {"key": thread_id, "gate": _GATE}))
+        read = asyncio.ensure_future(reader.execute(statement, {"key": session_id, "gate": _GATE}))
         while not await _waits_for_gate(writer):
             await asyncio.sleep(0.01)
         try:
             await writer.execute(
-                "INSERT INTO checkpoints"
-                " (thread_id, checkpoint_ns, checkpoint_id, checkpoint, metadata)"
-                " VALUES (%s, '', 'c1', '{}', '{}')",
-                (thread_id,),
+                "UPDATE chat_sessions SET latest_checkpoint_id = 'c1' WHERE id = %s",
+                (session_id,),
             )
             await writer.execute("SELECT pg_advisory_unlock(%s)", (_GATE,))
             row = await (await read).fetchone()
             # Locked, present, and the latest checkpoint: a plain subquery would answer None, as
-            # there was no checkpoint when the statement began.
+            # the session had no checkpoint when the statement began.
             assert row == (True, True, "c1")
         finally:
-            await writer.execute("DELETE FROM checkpoints WHERE thread_id = %s", (thread_id,))
+            await writer.execute("DELETE FROM chat_sessions WHERE id = %s", (session_id,))
 
 
 async def _waits_for_gate(conn: psycopg.AsyncConnection) -> bool:

@@ -1,0 +1,12 @@
+"""The LangGraph Server API's routes under one router, each behind the caller's key."""
+
+from fastapi import APIRouter, Depends
+
+from api.auth import get_owner
+from api.routes.langgraph import assistants, meta, runs, threads
+
+router = APIRouter(tags=["langgraph"], include_in_schema=False)
+router.include_router(meta.router)
+router.include_router(assistants.router, dependencies=[Depends(get_owner)])
+router.include_router(threads.router, dependencies=[Depends(get_owner)])
+router.include_router(runs.router, dependencies=[Depends(get_owner)])
