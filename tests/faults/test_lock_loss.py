@@ -14,7 +14,7 @@ import psycopg
 from devtools.openai_stub import StubBehaviour, fixed_reply
 from devtools.processes import server_environment
 from tests.support.chat_client import new_session
-from tests.support.servers import chat_server_process
+from tests.support.servers import two_chat_servers
 from tests.support.stored import stored_turns
 
 # The backend that holds an advisory lock of this session, in this database.
@@ -60,12 +60,7 @@ async def test_a_cut_lock_connection_lets_no_two_turns_interleave(
     stub_behaviour.reply = fixed_reply(100)
     stub_behaviour.token_delay = 0.02
     env = server_environment(DATABASE_URL=new_database, OPENAI_BASE_URL=openai_stub_url)
-    async with (
-        chat_server_process(scratch_dir, env) as first,
-        chat_server_process(scratch_dir, env) as second,
-        httpx.AsyncClient(base_url=first.url, timeout=60) as one,
-        httpx.AsyncClient(base_url=second.url, timeout=60) as two,
-    ):
+    async with two_chat_servers(scratch_dir, env) as (one, two):
         session_id = await new_session(one)
         first_started, second_started = asyncio.Event(), asyncio.Event()
         first_turn = asyncio.create_task(_turn(one, session_id, "first", first_started))

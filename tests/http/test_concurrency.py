@@ -11,7 +11,7 @@ from devtools.openai_stub import StubBehaviour
 from devtools.processes import server_environment
 from tests.support.chat_client import new_session
 from tests.support.fakes import FakeChatModel
-from tests.support.servers import chat_server_process
+from tests.support.servers import two_chat_servers
 from tests.support.stored import stored_turns
 
 MESSAGES = [f"message {i}" for i in range(10)]
@@ -51,12 +51,7 @@ async def test_simultaneous_messages_through_two_server_processes(
 ) -> None:
     stub_behaviour.token_delay = 0.01
     env = server_environment(DATABASE_URL=database_url, OPENAI_BASE_URL=openai_stub_url)
-    async with (
-        chat_server_process(scratch_dir, env) as first,
-        chat_server_process(scratch_dir, env) as second,
-        httpx.AsyncClient(base_url=first.url, timeout=60) as one,
-        httpx.AsyncClient(base_url=second.url, timeout=60) as two,
-    ):
+    async with two_chat_servers(scratch_dir, env) as (one, two):
         session_id = await new_session(one)
         await _send_all_at_once([one, two], session_id)
     assert_each_message_followed_by_its_reply(await stored_turns(database_url, session_id))

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import httpx
 import uvicorn
 from starlette.types import ASGIApp
 
@@ -57,3 +58,17 @@ async def chat_server_process(
         env=env,
     ) as server:
         yield server
+
+
+@asynccontextmanager
+async def two_chat_servers(
+    cwd: Path, env: dict[str, str]
+) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
+    """Two `chat-server` processes on the same database, and a client of each."""
+    async with (
+        chat_server_process(cwd, env) as first,
+        chat_server_process(cwd, env) as second,
+        httpx.AsyncClient(base_url=first.url, timeout=60) as one,
+        httpx.AsyncClient(base_url=second.url, timeout=60) as two,
+    ):
+        yield one, two
