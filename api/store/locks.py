@@ -7,14 +7,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import NamedTuple
 from uuid import UUID
 
 from psycopg import AsyncConnection, OperationalError
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.errors import UndefinedObject
 from psycopg.rows import DictRow, dict_row
 
 from api.store.errors import SessionBusy, SessionNotFound
@@ -86,20 +85,13 @@ class SessionLocks:
             if self._connection is None or self._connection.broken or self._connection.closed:
                 if self._connection is not None:
                     logger.warning("the lock connection was lost: reconnecting")
-                # The locks last as long as this connection, which sits idle while turns hold
-                # them: a server's or database's idle_session_timeout (that TCP keepalives do
-                # not reset) must not end it. Options given here replace the URL's and
-                # PGOPTIONS: those are kept.
-                options = conninfo_to_dict(self._conninfo).get("options") or os.environ.get(
-                    "PGOPTIONS", ""
-                )
                 self._connection = await AsyncConnection.connect(
                     self._conninfo,
                     autocommit=True,
                     row_factory=dict_row,
                     connect_timeout=max(1, round(self._connect_timeout)),
-                    options=f"{options} -c idle_session_timeout=0".strip(),
                 )
+                await _never_idle_out(self._connection)
             return self._connection
 
     @asynccontextmanager
@@ -198,3 +190,13 @@ class SessionLocks:
 
     def _busy_here(self, session_id: UUID) -> bool:
         return session_id in self._local
+
+
+async def _never_idle_out(conn: AsyncConnection[DictRow]) -> None:
+    """The locks last as long as this connection, which sits idle while turns hold them: a
+    server's or database's idle_session_timeout (which TCP keepalives do not reset) must not end
+    it. PostgreSQL before 14 has no such timeout, and no such setting."""
+    try:
+        await conn.execute("SET idle_session_timeout = 0")
+    except UndefinedObject:
+        pass
