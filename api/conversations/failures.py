@@ -51,8 +51,23 @@ class StaleCheckpoint(Exception):
         )
 
 
+class MessageIdTaken(Exception):
+    """A turn's input message carries the id of a message already in the conversation."""
+
+    def __init__(self, message_ids: list[str]) -> None:
+        super().__init__(
+            f"message id {', '.join(message_ids)} is in the conversation already: a run adds "
+            "messages and never replaces one (leave the id out, or give a new one)"
+        )
+
+
 # A turn that ends with one of these never ran: the metrics count it as rejected.
-REFUSALS: tuple[type[Exception], ...] = (SessionNotFound, SessionBusy, StaleCheckpoint)
+REFUSALS: tuple[type[Exception], ...] = (
+    SessionNotFound,
+    SessionBusy,
+    StaleCheckpoint,
+    MessageIdTaken,
+)
 
 
 def refusal(error: Exception) -> Failure:

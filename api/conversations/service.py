@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from langchain_core.messages import BaseMessage, HumanMessage
 from langgraph.graph.state import CompiledStateGraph
@@ -154,10 +154,14 @@ class Conversations:
         `reject_if_busy`: a 409 rather than a wait while another turn runs; `at_checkpoint`:
         a 409 unless that is still the latest checkpoint; `discard`: delete the session after.
         """
-        # Every message needs its id before the turn, so that a failed turn can take it back.
-        with_ids = [m if m.id else m.model_copy(update={"id": str(uuid4())}) for m in messages]
         request = TurnRequest(
-            session_id, owner, with_ids, reject_if_busy, at_checkpoint, discard=discard
+            session_id,
+            owner,
+            messages,
+            reject_if_busy,
+            at_checkpoint,
+            discard=discard,
+            client_ids=tuple(m.id for m in messages if m.id),
         )
         return self._turns.start(request)
 

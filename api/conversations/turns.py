@@ -19,6 +19,7 @@ from api.conversations.failures import (
     REFUSALS,
     TURN_CANCELLED,
     Failure,
+    MessageIdTaken,
     StaleCheckpoint,
     classify,
     refusal,
@@ -48,6 +49,8 @@ class TurnRequest:
     at_checkpoint: str | None = None
     # Delete the session once the turn is over: a run that wants no thread kept.
     discard: bool = False
+    # The ids the client gave its messages: none may be in the conversation already.
+    client_ids: tuple[str, ...] = ()
 
 
 class TurnRunner:
@@ -98,6 +101,8 @@ class TurnRunner:
                 try:
                     if request.at_checkpoint not in (None, latest_checkpoint_id):
                         raise StaleCheckpoint(request.at_checkpoint)
+                    if request.client_ids and latest_checkpoint_id is not None:
+                        await self._refuse_taken_ids(request, latest_checkpoint_id)
                     events.put_nowait(Accepted())
                     with self._saver.latest_checkpoint_known(str(session_id), latest_checkpoint_id):
                         reply_id = await self._run_and_save(
@@ -149,6 +154,15 @@ class TurnRunner:
         # Before the client hears of it: a scrape made once it has the reply counts the turn.
         observer.end("completed")
         return reply_id
+
+    async def _refuse_taken_ids(self, request: TurnRequest, latest_checkpoint_id: str) -> None:
+        # add_messages would replace a message of the same id in place: history rewritten.
+        config = thread_config(request.session_id)
+        config["configurable"]["checkpoint_id"] = latest_checkpoint_id
+        state = await self._graph.aget_state(config)
+        stored = {m.id for m in state.values.get("messages", [])}
+        if taken := [i for i in request.client_ids if i in stored]:
+            raise MessageIdTaken(taken)
 
     async def _prune(self, session_id: UUID) -> None:
         # The latest checkpoint holds the whole conversation: the ones before it are dead weight.

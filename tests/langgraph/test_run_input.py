@@ -59,3 +59,31 @@ async def test_a_refused_run_creates_no_thread(
     assert response.json()["detail"].endswith("must be a string, not null")
     assert (await client.get(f"/threads/{thread_id}")).status_code == 404
     assert checkpoint_rows(database_url, thread_id) == dict.fromkeys(CHECKPOINT_TABLES, 0)
+
+
+async def test_a_message_id_already_in_the_conversation_is_409_and_stores_nothing(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    session_id = await new_session(client)
+    await say(client, session_id, "Hi, my name is Bob!")
+    await say(client, session_id, "one two three")
+    first = (await client.get(f"/chat/{session_id}")).json()[0]
+    before = await stored_turns(database_url, session_id)
+
+    # add_messages would replace the stored message in place: history rewritten by a run.
+    rewrite = {"id": first["id"], "role": "user", "content": "Hi, my name is Matt!"}
+    run = {"assistant_id": "chat", "input": {"messages": [rewrite]}}
+    response = await client.post(f"/threads/{session_id}/runs/wait", json=run)
+
+    assert response.status_code == 409
+    assert response.json()["detail"].startswith(f"message id {first['id']} is in the conversation")
+    assert await stored_turns(database_url, session_id) == before
+
+    fresh = {**rewrite, "id": str(uuid4())}
+    run = {"assistant_id": "chat", "input": {"messages": [fresh]}}
+    assert (await client.post(f"/threads/{session_id}/runs/wait", json=run)).status_code == 200
+    assert await stored_turns(database_url, session_id) == [
+        *before,
+        ("human", "Hi, my name is Matt!"),
+        ("ai", "Hello Matt! It's nice to meet you. How can I help you today?"),
+    ]
