@@ -33,6 +33,8 @@ class Settings(ModelSettings):
     log_format: Literal["text", "json"] = "text"
     # /metrics answers without a key even when API_KEYS is set.
     metrics_public: bool = False
+    # The operator's key to /metrics: the keys of API_KEYS never open it.
+    metrics_api_key: SecretStr | None = None
     # LangSmith tracing, under the names the LangSmith SDK reads (see api/observability/tracing.py).
     langsmith_tracing: bool = False
     langsmith_api_key: SecretStr | None = None
@@ -60,6 +62,20 @@ class Settings(ModelSettings):
         if not isinstance(value, str):
             return value
         return tuple(origin.strip().rstrip("/") for origin in value.split(",") if origin.strip())
+
+    @model_validator(mode="after")
+    def _metrics_key_apart(self) -> Settings:
+        if self.metrics_api_key is None:
+            return self
+        key = self.metrics_api_key.get_secret_value()
+        if not key.strip():
+            raise ValueError("METRICS_API_KEY is blank: give it a key, or leave it unset")
+        if self.metrics_public:
+            # One of them is a mistake: the key would guard nothing.
+            raise ValueError("METRICS_API_KEY is set and METRICS_PUBLIC is true: choose one")
+        if key in {k.get_secret_value() for k in self.api_keys}:
+            raise ValueError("METRICS_API_KEY is one of API_KEYS: /metrics needs a key of its own")
+        return self
 
     @model_validator(mode="after")
     def _pool_bounds_in_order(self) -> Settings:

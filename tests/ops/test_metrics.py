@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from api.main import create_app
 from api.settings import Settings
@@ -158,25 +158,75 @@ async def test_a_cancelled_turn_is_counted_and_leaves_no_stream_open(settings: S
     assert value(samples, "chat_turn_duration_seconds_count", outcome="cancelled") == 1
 
 
-async def test_metrics_follow_api_keys_unless_public(
-    settings: Settings, fake_model: FakeChatModel, api_keys: tuple[str, str]
+METRICS_KEY = "the-operator-s-key"
+
+
+def assert_unauthorized(response: httpx.Response) -> None:
+    assert response.status_code == 401, response.text
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert "METRICS_API_KEY" in response.json()["detail"]
+
+
+@pytest.fixture
+def keyed(settings: Settings, api_keys: tuple[str, str]) -> Settings:
+    """The test's settings with API_KEYS set to `api_keys`."""
+    return settings.model_copy(update={"api_keys": tuple(SecretStr(k) for k in api_keys)})
+
+
+async def test_only_the_metrics_key_opens_metrics(
+    keyed: Settings, fake_model: FakeChatModel, api_keys: tuple[str, str]
 ) -> None:
-    keyed = settings.model_copy(update={"api_keys": tuple(SecretStr(k) for k in api_keys)})
+    guarded = keyed.model_copy(update={"metrics_api_key": SecretStr(METRICS_KEY)})
+    async with serve(create_app(guarded, chat_model=fake_model)) as url:
+        async with httpx.AsyncClient(base_url=url) as http:
+            assert_unauthorized(await http.get("/metrics"))
+            for key in (*api_keys, "wrong"):
+                assert_unauthorized(await http.get("/metrics", headers={"X-Api-Key": key}))
+                bearer = {"Authorization": f"Bearer {key}"}
+                assert_unauthorized(await http.get("/metrics", headers=bearer))
+            await scrape(http, Authorization=f"Bearer {METRICS_KEY}")
+            await scrape(http, **{"X-Api-Key": METRICS_KEY})
+            # The metrics key is no key to the API.
+            assert (await http.get("/chat", headers={"X-Api-Key": METRICS_KEY})).status_code == 401
+
+
+async def test_metrics_are_closed_to_tenants_without_a_metrics_key(
+    keyed: Settings, fake_model: FakeChatModel, api_keys: tuple[str, str]
+) -> None:
     async with serve(create_app(keyed, chat_model=fake_model)) as url:
         async with httpx.AsyncClient(base_url=url) as http:
-            refused = await http.get("/metrics")
-            assert refused.status_code == 401
-            assert refused.headers["www-authenticate"] == "Bearer"
-            wrong = await http.get("/metrics", headers={"Authorization": "Bearer wrong"})
-            assert wrong.status_code == 401
-            await scrape(http, Authorization=f"Bearer {api_keys[1]}")
+            for headers in (
+                {},
+                {"Authorization": f"Bearer {api_keys[0]}"},
+                {"X-Api-Key": api_keys[1]},
+            ):
+                refused = await http.get("/metrics", headers=headers)
+                assert refused.status_code == 403, refused.text
+                detail = refused.json()["detail"]
+                assert "METRICS_API_KEY" in detail and "METRICS_PUBLIC=true" in detail
 
+
+async def test_public_metrics_need_no_key(keyed: Settings, fake_model: FakeChatModel) -> None:
     public = keyed.model_copy(update={"metrics_public": True})
     async with serve(create_app(public, chat_model=fake_model)) as url:
         async with httpx.AsyncClient(base_url=url) as http:
             await scrape(http)
             # Only /metrics is opened.
             assert (await http.get("/chat")).status_code == 401
+
+
+def test_a_metrics_key_must_stand_apart(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("API_KEYS", "key-one,key-two")
+    monkeypatch.setenv("METRICS_API_KEY", "key-two")
+    with pytest.raises(ValidationError, match="METRICS_API_KEY is one of API_KEYS"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
+    monkeypatch.setenv("METRICS_API_KEY", METRICS_KEY)
+    monkeypatch.setenv("METRICS_PUBLIC", "true")
+    with pytest.raises(ValidationError, match="METRICS_PUBLIC is true: choose one"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
+    monkeypatch.setenv("METRICS_PUBLIC", "false")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.metrics_api_key == SecretStr(METRICS_KEY)
 
 
 async def test_metrics_stay_out_of_the_api_schema(client: httpx.AsyncClient) -> None:
