@@ -154,7 +154,7 @@ async def test_a_run_from_an_older_checkpoint_is_refused_and_stores_nothing(
     assert _tokens(parts) == "You said: Carry on"
 
 
-async def test_reject_refuses_a_run_while_one_is_going(
+async def test_reject_refuses_a_run_while_one_is_going_and_enqueue_waits(
     sdk: LangGraphClient, fake_model: FakeChatModel
 ) -> None:
     fake_model.gate = asyncio.Event()
@@ -168,11 +168,21 @@ async def test_reject_refuses_a_run_while_one_is_going(
 
         await eventually(busy)
         with pytest.raises(httpx.HTTPStatusError) as refused:
-            await sdk.runs.wait(thread["thread_id"], "chat", input=_user("again"))
+            await sdk.runs.wait(
+                thread["thread_id"], "chat", input=_user("again"), multitask_strategy="reject"
+            )
         assert refused.value.response.status_code == 409
+        # Without a strategy, as langgraph-api, the run waits for the one going on.
+        queued = asyncio.ensure_future(
+            sdk.runs.wait(thread["thread_id"], "chat", input=_user("and again"))
+        )
+        await asyncio.sleep(0.2)
+        assert not queued.done()
     finally:
         fake_model.gate.set()
         await running
+    state = await queued
+    assert [m["content"] for m in state["messages"]][-2:] == ["and again", "You said: and again"]
     assert (await sdk.threads.get(thread["thread_id"]))["status"] == "idle"
 
 

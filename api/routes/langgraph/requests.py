@@ -140,7 +140,8 @@ class RunCreate(_Body):
     stream_subgraphs: bool = False
     stream_resumable: bool = False
     on_disconnect: OnDisconnect | None = None
-    multitask_strategy: Literal["reject", "rollback", "interrupt", "enqueue"] = "reject"
+    # langgraph-api enqueues when the request names no strategy (`models/run.py`).
+    multitask_strategy: Literal["reject", "rollback", "interrupt", "enqueue"] = "enqueue"
     if_not_exists: Literal["create", "reject"] = "reject"
     on_completion: Literal["delete", "keep"] = "delete"
     interrupt_before: Literal["*"] | list[str] | None = None
