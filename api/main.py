@@ -28,7 +28,9 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         async with (
             observability.running(),
-            open_resources(settings, chat_model) as resources,
+            open_resources(
+                settings, chat_model, on_lock_loss=observability.lock_connection_lost
+            ) as resources,
             observability.watching(resources.pool),
         ):
             yield {"resources": resources}

@@ -11,7 +11,7 @@ from api.conversations import Conversations
 from api.observability.turn_watch import watch_turn
 from api.settings import Settings
 from api.store.database import Pool, database_url, make_pool
-from api.store.locks import SessionLocks
+from api.store.locks import OnLost, SessionLocks
 from api.store.saver import PooledPostgresSaver
 from api.store.schema import prepare_schema
 from api.store.sessions import OWNED, Sessions
@@ -32,8 +32,13 @@ class Resources:
 
 @asynccontextmanager
 async def open_resources(
-    settings: Settings, chat_model: BaseChatModel | None = None
+    settings: Settings,
+    chat_model: BaseChatModel | None = None,
+    *,
+    on_lock_loss: OnLost | None = None,
 ) -> AsyncIterator[Resources]:
+    """Everything a request may use; `on_lock_loss` hears whenever the connection holding the
+    session locks is lost, with the number of sessions whose locks went with it."""
     configured = settings.database_url
     async with database_url(
         configured.get_secret_value() if configured else None, settings.embedded_data_dir
@@ -59,7 +64,12 @@ async def open_resources(
                 model=chat_model or make_chat_model(settings, model_http),
                 settings=settings,
             )
-            locks = SessionLocks(url, settings.db_connect_timeout_seconds, owned=OWNED)
+            locks = SessionLocks(
+                url,
+                settings.db_connect_timeout_seconds,
+                owned=OWNED,
+                on_lost=on_lock_loss,
+            )
             saves = TurnSaves(pool, saver, url)
             conversations = Conversations(graph, saver, Sessions(pool), locks, saves, watch_turn)
             policy = StreamPolicy(settings.heartbeat_seconds, settings.on_disconnect)

@@ -42,6 +42,10 @@ class Observability:
         """The pool's figures sampled into the metrics while in the block."""
         return sampling_pool(pool, self._metrics)
 
+    def lock_connection_lost(self, sessions: int) -> None:
+        """What the session locks say when their connection is lost."""
+        self._metrics.lock_connection_lost(sessions)
+
 
 def add_observability(app: FastAPI) -> Observability:
     metrics = Metrics()

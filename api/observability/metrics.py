@@ -101,6 +101,16 @@ class Metrics:
             buckets=_LOCK_BUCKETS,
             registry=registry,
         )
+        self.lock_connections_lost = Counter(
+            "chat_lock_connection_lost",
+            "Connections holding a process's session locks that the database closed",
+            registry=registry,
+        )
+        self.session_locks_lost = Counter(
+            "chat_session_locks_lost",
+            "Session locks held by running turns that went with a lost lock connection",
+            registry=registry,
+        )
         self.pool_size = self._pool_gauge("size", "Connections open in the database pools")
         self.pool_max = self._pool_gauge("max_size", "Largest size the database pools may reach")
         self.pool_in_use = self._pool_gauge("in_use", "Pooled connections lent out right now")
@@ -117,6 +127,11 @@ class Metrics:
             multiprocess_mode="livesum",
             registry=self.registry,
         )
+
+    def lock_connection_lost(self, sessions: int) -> None:
+        """The lock connection was lost, with the locks of `sessions` sessions."""
+        self.lock_connections_lost.inc()
+        self.session_locks_lost.inc(sessions)
 
     def exposition(self) -> bytes:
         """The metrics in Prometheus' text format: every process's, in multiprocess mode."""

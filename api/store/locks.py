@@ -7,16 +7,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import NamedTuple
 from uuid import UUID
 
-from psycopg import AsyncConnection, OperationalError
-from psycopg.errors import UndefinedObject
-from psycopg.rows import DictRow, dict_row
-
 from api.store.errors import SessionBusy, SessionNotFound
+from api.store.lock_connection import LockConnection
 
 logger = logging.getLogger("chat_server.locks")
 
@@ -54,6 +51,10 @@ class LockResult(NamedTuple):
     latest_checkpoint_id: str | None
 
 
+# Told that the lock connection was lost, with the number of sessions whose locks went with it.
+OnLost = Callable[[int], None]
+
+
 class SessionLocks:
     """One turn at a time per session, in arrival order, across every server process.
 
@@ -63,36 +64,41 @@ class SessionLocks:
     process can stream as many replies at once as it has clients, not as it has connections.
     The unlock is shielded from cancellation, and if the process dies, its connection closes
     and PostgreSQL releases every lock it held.
+
+    Between statements the connection is watched: should the server close it (a restart,
+    `pg_terminate_backend`, a pooler), `on_lost` hears of it at once, with the number of
+    sessions whose locks went with it, rather than at the next turn.
     """
 
-    def __init__(self, conninfo: str, connect_timeout: float, *, owned: str) -> None:
+    def __init__(
+        self, conninfo: str, connect_timeout: float, *, owned: str, on_lost: OnLost | None = None
+    ) -> None:
         """`owned`: the SQL condition that the session `%(key)s` belongs to `%(owner)s`."""
         self._owned_lock = _TRY_LOCK.format(present=owned)
         self._any_lock = _TRY_LOCK.format(present="true")
-        self._conninfo = conninfo
-        self._connect_timeout = connect_timeout
-        self._connection: AsyncConnection[DictRow] | None = None
-        self._connecting = asyncio.Lock()
+        self._connection = LockConnection(conninfo, connect_timeout, self._lost)
+        self._on_lost = on_lost
+        # The locks taken on the connection and not yet released, by session key.
+        self._held: dict[str, int] = {}
         self._local: dict[UUID, tuple[asyncio.Lock, int]] = {}
         self._releasing: set[asyncio.Task[None]] = set()
 
     async def close(self) -> None:
-        if self._connection is not None:
-            await self._connection.close()
+        await self._connection.close()
 
-    async def _conn(self) -> AsyncConnection[DictRow]:
-        async with self._connecting:
-            if self._connection is None or self._connection.broken or self._connection.closed:
-                if self._connection is not None:
-                    logger.warning("the lock connection was lost: reconnecting")
-                self._connection = await AsyncConnection.connect(
-                    self._conninfo,
-                    autocommit=True,
-                    row_factory=dict_row,
-                    connect_timeout=max(1, round(self._connect_timeout)),
-                )
-                await _never_idle_out(self._connection)
-            return self._connection
+    def _lost(self, reason: str) -> None:
+        # The turns that held these locks run on unfenced by them: the fenced save keeps them
+        # apart from any turn another process starts meanwhile.
+        sessions = len(self._held)
+        self._held.clear()
+        logger.log(
+            logging.WARNING if sessions else logging.INFO,
+            "the lock connection was lost (%s): the locks of %d session(s) went with it",
+            reason,
+            sessions,
+        )
+        if self._on_lost is not None:
+            self._on_lost(sessions)
 
     @asynccontextmanager
     async def _local_turn(self, session_id: UUID) -> AsyncIterator[None]:
@@ -110,17 +116,9 @@ class SessionLocks:
 
     async def _try_lock(self, key: str, owner: str | None) -> LockResult:
         statement = self._any_lock if owner is None else self._owned_lock
-        params = {"key": key, "owner": owner}
-        conn = await self._conn()
-        try:
-            cur = await conn.execute(statement, params)
-        except OperationalError:
-            if not conn.broken:
-                raise
-            # The server restarted since this connection last spoke: once more, on a new one.
-            cur = await (await self._conn()).execute(statement, params)
-        row = await cur.fetchone()
-        assert row is not None
+        row = await self._connection.execute(statement, {"key": key, "owner": owner}, again=True)
+        if row["locked"]:
+            self._held[key] = self._held.get(key, 0) + 1
         return LockResult(bool(row["locked"]), bool(row["present"]), row["latest_checkpoint_id"])
 
     async def _acquire(self, key: str, owner: str | None, wait: bool) -> str | None:
@@ -151,9 +149,13 @@ class SessionLocks:
         task.add_done_callback(self._releasing.discard)
 
     async def _release(self, key: str) -> None:
+        held = self._held.pop(key, 0)
+        if held == 0:
+            return  # taken on a connection since lost, which released it
+        if held > 1:
+            self._held[key] = held - 1
         try:
-            conn = await self._conn()
-            await conn.execute(_UNLOCK, (key,))
+            await self._connection.execute(_UNLOCK, (key,))
         except Exception:
             # A lost connection has released the lock already.
             logger.warning("could not release the lock of session %s", key, exc_info=True)
@@ -190,13 +192,3 @@ class SessionLocks:
 
     def _busy_here(self, session_id: UUID) -> bool:
         return session_id in self._local
-
-
-async def _never_idle_out(conn: AsyncConnection[DictRow]) -> None:
-    """The locks last as long as this connection, which sits idle while turns hold them: a
-    server's or database's idle_session_timeout (which TCP keepalives do not reset) must not end
-    it. PostgreSQL before 14 has no such timeout, and no such setting."""
-    try:
-        await conn.execute("SET idle_session_timeout = 0")
-    except UndefinedObject:
-        pass

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr, ValidationError
@@ -156,6 +157,34 @@ async def test_a_cancelled_turn_is_counted_and_leaves_no_stream_open(settings: S
         samples = await scrape(http)
     assert value(samples, "chat_streams_in_progress") == 0
     assert value(samples, "chat_turn_duration_seconds_count", outcome="cancelled") == 1
+
+
+async def test_a_lost_lock_connection_is_counted_while_its_turn_runs(
+    settings: Settings, database_url: str
+) -> None:
+    gate = asyncio.Event()
+    app = create_app(settings, chat_model=FakeChatModel(gate=gate))
+    async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as http:
+        session_id = await new_session(http)
+        async with http.stream("POST", f"/chat/{session_id}", content="one two") as response:
+            texts = response.aiter_text()
+            await asyncio.wait_for(anext(texts), timeout=10)
+            async with await psycopg.AsyncConnection.connect(database_url) as admin:
+                # The backend that holds the session's advisory lock.
+                await admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
+                    " AND objid = (hashtextextended(%s, 0) & 4294967295)::oid",
+                    (session_id,),
+                )
+
+            async def counted() -> bool:
+                return value(await scrape(http), "chat_lock_connection_lost_total") == 1
+
+            await eventually(counted)  # while the turn still waits for its model
+            assert value(await scrape(http), "chat_session_locks_lost_total") == 1
+            gate.set()
+            # No other turn ran: the fenced save keeps this one.
+            assert "".join([text async for text in texts]).endswith("\n")
 
 
 METRICS_KEY = "the-operator-s-key"
