@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from api.conversations import SessionNotFound, TurnRefused
 from api.conversations.failures import DATABASE_ERRORS, DATABASE_UNAVAILABLE
+from api.store.database import DatabaseUnreachable
 
 logger = logging.getLogger("chat_server")
 
@@ -23,7 +24,9 @@ async def _turn_refused(_request: Request, error: Exception) -> JSONResponse:
 
 
 async def _database_unavailable(_request: Request, error: Exception) -> JSONResponse:
-    logger.warning("database unavailable: %s", error)
+    # The pool has said once that the database is unreachable: each request need not again.
+    level = logging.INFO if isinstance(error, DatabaseUnreachable) else logging.WARNING
+    logger.log(level, "database unavailable: %s", error)
     return JSONResponse({"detail": DATABASE_UNAVAILABLE}, 503)
 
 

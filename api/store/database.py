@@ -8,7 +8,7 @@ import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import AsyncConnection
@@ -94,22 +94,110 @@ async def _check_unless_fresh(conn: AsyncConnection[DictRow]) -> None:
         raise _DroppedWhileIdle from error
 
 
+class DatabaseUnreachable(psycopg.OperationalError):
+    """No connection could be made to the database just now: a request is answered at once
+    rather than after waiting the pool's timeout for a connection that will not come."""
+
+    @classmethod
+    def because(cls, error: psycopg.Error) -> DatabaseUnreachable:
+        lines = str(error).strip().splitlines()
+        return cls(f"the database is unreachable: {lines[0] if lines else type(error).__name__}")
+
+
+# While the database is unreachable, one request at a time tries to connect, at most once in
+# this long; the others are answered at once.
+_RETRY_SECONDS = 0.5
+# "too many clients": the server answers, and a connection another request returns may come.
+_TOO_MANY_CONNECTIONS = "53300"
+
+
 class _Pool(Pool):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The error of the last connection attempt, while none has succeeded since.
+        self._unreachable: psycopg.OperationalError | None = None
+        self._retry_at = 0.0
+        self._trying = False
+
     async def getconn(self, timeout: float | None = None) -> AsyncConnection[DictRow]:
         """A connection alive as far as the pool can tell, within `timeout` (the pool's own by
         default). After an idle period, a server's `idle_session_timeout` or a pooler may have
         dropped every idle connection: each is tried in turn at once, while new ones connect
         behind them. No busy loop: a dropped connection leaves the pool and is replaced only
-        by a new connection."""
+        by a new connection. While no connection can be made, DatabaseUnreachable at once."""
         timeout = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
         while True:
+            if self._unreachable is not None and not self.closed:
+                await self._reach(deadline)
             try:
                 return await super().getconn(deadline - time.monotonic())
             except _DroppedWhileIdle:
                 continue
             except PoolTimeout:
                 raise PoolTimeout(f"couldn't get a connection after {timeout:.2f} sec") from None
+
+    async def _reach(self, deadline: float) -> None:
+        """Returns once the database takes connections again; else raises DatabaseUnreachable,
+        at once unless this request is the one that tries."""
+        if self._trying or time.monotonic() < self._retry_at:
+            assert self._unreachable is not None
+            raise DatabaseUnreachable.because(self._unreachable)
+        self._trying = True
+        try:
+            conn = await self._connect(max(deadline - time.monotonic(), 1.0))
+        except psycopg.OperationalError as error:
+            if self._unreachable is None:
+                return  # the server answered that it is full: wait for a connection as usual
+            self._retry_at = time.monotonic() + _RETRY_SECONDS
+            raise DatabaseUnreachable.because(error) from error
+        finally:
+            self._trying = False
+        # To the pool, whose own attempts may be waiting out a back-off of seconds.
+        await asyncio.shield(self._adopt(conn))
+
+    async def _adopt(self, conn: AsyncConnection[DictRow]) -> None:
+        async with self._lock:
+            room = self._nconns < self.max_size
+            if room:
+                self._nconns += 1
+        if room:
+            await self._add_to_pool(conn)
+        else:
+            await conn.close()
+
+    async def _connect(self, timeout: float | None = None) -> AsyncConnection[DictRow]:
+        # Every connection the pool makes, and every try of `_reach`, comes through here.
+        try:
+            conn = await super()._connect(timeout)
+        except psycopg.OperationalError as error:
+            if error.sqlstate == _TOO_MANY_CONNECTIONS:
+                self._reached()
+            else:
+                await self._cannot_connect(error)
+            raise
+        self._reached()
+        return conn
+
+    def _reached(self) -> None:
+        if self._unreachable is not None:
+            self._unreachable = None
+            logger.info("the database is reachable again")
+
+    async def _cannot_connect(self, error: psycopg.OperationalError) -> None:
+        if self._unreachable is None:
+            logger.warning(
+                "%s: asking for a connection fails at once until one can be made",
+                DatabaseUnreachable.because(error),
+            )
+        self._unreachable = error
+        # Requests already waiting for a connection would wait out their timeout: they are
+        # answered now, as psycopg_pool answers them when it closes.
+        async with self._lock:
+            waiting = list(self._waiting)
+            self._waiting.clear()
+        for client in waiting:
+            await client.fail(DatabaseUnreachable.because(error))
 
 
 def make_pool(url: str, *, min_size: int, max_size: int, timeout: float) -> Pool:
