@@ -9,7 +9,7 @@ from fastapi.sse import format_sse_event
 from starlette.responses import StreamingResponse
 
 from api.conversations import Failure, Reply, Token, Turn, TurnEvent
-from api.streaming.pump import HEARTBEAT, STREAM_HEADERS, StreamPolicy, pump, sse_response
+from api.streaming.pump import HEARTBEAT, StreamPolicy, pump, sse_response, text_response
 
 
 def _sse(event: str, **data: str) -> bytes:
@@ -46,8 +46,4 @@ def wants_event_stream(accept: str | None) -> bool:
 def stream_response(turn: Turn, *, event_stream: bool, policy: StreamPolicy) -> StreamingResponse:
     if event_stream:
         return sse_response(pump(turn, chat_sse, policy))
-    return StreamingResponse(
-        pump(turn, chat_text, policy),
-        media_type="text/plain; charset=utf-8",
-        headers=STREAM_HEADERS,
-    )
+    return text_response(pump(turn, chat_text, policy))

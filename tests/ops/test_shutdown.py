@@ -1,14 +1,18 @@
 """`chat-server` stopped (SIGTERM, as Docker and Kubernetes stop it) while a reply streams: the
-turn is saved whole if it finishes within SHUTDOWN_GRACE_SECONDS, and not at all otherwise."""
+turn is saved whole if it finishes within SHUTDOWN_GRACE_SECONDS, and not at all otherwise, its
+stream then ending with the error that says so."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 from pathlib import Path
 
 import httpx
+import pytest
 
+from api.conversations.failures import TURN_CANCELLED
 from devtools.openai_stub import StubBehaviour, fixed_reply
 from devtools.processes import ServerProcess, server_environment
 from devtools.replies import reply_to
@@ -46,29 +50,41 @@ async def test_a_reply_that_ends_within_the_grace_is_streamed_and_saved_whole(
     assert await stored_turns(database_url, session_id) == [("human", message), ("ai", reply)]
 
 
-async def test_a_reply_longer_than_the_grace_is_cut_and_nothing_of_it_is_kept(
-    scratch_dir: Path, database_url: str, stub_behaviour: StubBehaviour, openai_stub_url: str
+@pytest.mark.parametrize("event_stream", [True, False], ids=["sse", "plain-text"])
+async def test_a_reply_longer_than_the_grace_ends_with_an_error_and_nothing_of_it_is_kept(
+    event_stream: bool,
+    scratch_dir: Path,
+    database_url: str,
+    stub_behaviour: StubBehaviour,
+    openai_stub_url: str,
 ) -> None:
     stub_behaviour.reply = fixed_reply(300)
     stub_behaviour.token_delay = 0.5  # two and a half minutes: it cannot end within the grace
     env = server_environment(
         DATABASE_URL=database_url, OPENAI_BASE_URL=openai_stub_url, SHUTDOWN_GRACE_SECONDS="1"
     )
+    headers = {"Accept": "text/event-stream"} if event_stream else {}
     async with chat_server_process(scratch_dir, env) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
             session_id = await new_session(http)
-            async with http.stream("POST", f"/chat/{session_id}", content="Go on") as response:
+            async with http.stream(
+                "POST", f"/chat/{session_id}", content="Go on", headers=headers
+            ) as response:
                 texts = response.aiter_text()
                 chunks = [await anext(texts)]
                 server.process.send_signal(signal.SIGTERM)
-                try:
-                    chunks += [chunk async for chunk in texts]
-                except httpx.RemoteProtocolError:  # the server closed the stream midway
-                    pass
+                chunks += [chunk async for chunk in texts]  # to its end, not a broken connection
         await _stopped_gracefully(server)
 
-    assert not "".join(chunks).endswith("\n")  # the reply never finished
+    body = "".join(chunks)
+    if event_stream:
+        last = body.rstrip("\n").rsplit("\n\n", 1)[-1].splitlines()
+        assert last == ["event: error", f"data: {json.dumps({'message': TURN_CANCELLED})}"]
+    else:
+        assert body.endswith(f"\n[error: the reply was cut off: {TURN_CANCELLED}]\n")
     assert await stored_turns(database_url, session_id) == []
-    # uvicorn gave up on the open response after the grace; the app then cancelled the turn.
+    # uvicorn stopped waiting for the open response after the grace; the stream went on until the
+    # app, stopping, cancelled its turn, and ended with that. One warning line, no traceback.
     assert "timeout graceful shutdown exceeded" in server.log
-    assert f"turn on session {session_id} ended cancelled" in server.log
+    assert server.log.count("the server stopped waiting for this stream") == 1
+    assert "Traceback" not in server.log
