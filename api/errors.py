@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from api.conversations import SessionNotFound, TurnRefused
 from api.conversations.failures import DATABASE_ERRORS, DATABASE_UNAVAILABLE
-from api.store.database import DatabaseUnreachable
+from api.store.pool import DatabaseUnreachable
 
 logger = logging.getLogger("chat_server")
 

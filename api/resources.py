@@ -10,8 +10,9 @@ from openai import DefaultAioHttpClient
 from api.conversations import Conversations
 from api.observability.turn_watch import watch_turn
 from api.settings import Settings
-from api.store.database import Pool, database_url, make_pool
+from api.store.database import Pool, database_url
 from api.store.locks import OnLost, SessionLocks
+from api.store.pool import make_pool
 from api.store.saver import PooledPostgresSaver
 from api.store.schema import prepare_schema
 from api.store.sessions import OWNED, Sessions

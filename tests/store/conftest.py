@@ -5,7 +5,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import pytest
 
-from api.store.database import make_pool
+from api.store.pool import make_pool
 from api.store.saver import PooledPostgresSaver
 from graph import DELTA_CHANNELS
 

@@ -13,8 +13,9 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from api.store.database import Pool, make_pool
+from api.store.database import Pool
 from api.store.locks import LOCK_HELD, SessionLocks
+from api.store.pool import make_pool
 from api.store.saver import PooledPostgresSaver
 from api.store.schema import prepare_schema
 from graph import DELTA_CHANNELS

@@ -11,8 +11,8 @@ from uuid import UUID, uuid4
 import psycopg
 import pytest
 
-from api.store.database import make_pool
 from api.store.locks import SessionLocks
+from api.store.pool import make_pool
 from api.store.saver import PooledPostgresSaver
 from api.store.schema import prepare_schema
 from graph import DELTA_CHANNELS

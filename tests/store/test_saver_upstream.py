@@ -18,7 +18,8 @@ from psycopg import AsyncCursor
 from psycopg.rows import DictRow
 
 from api.store import saver as saver_module
-from api.store.database import Pool, make_pool
+from api.store.database import Pool
+from api.store.pool import make_pool
 from api.store.saver import PooledPostgresSaver
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ import pytest
 from langchain_core.messages import HumanMessage
 from langgraph.graph.state import CompiledStateGraph
 
-from api.store.database import make_pool
+from api.store.pool import make_pool
 from api.store.saver import HeldBack, PooledPostgresSaver
 from api.store.schema import prepare_schema
 from api.store.sessions import Sessions
