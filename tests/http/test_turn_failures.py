@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import httpx
+import psycopg
 import pytest
 
 from api.main import create_app
@@ -12,7 +13,7 @@ from api.settings import Settings
 from devtools.openai_stub import StubBehaviour
 from tests.support.chat_client import new_session, parse_sse, say
 from tests.support.servers import serve
-from tests.support.stored import stored_turns
+from tests.support.stored import checkpoint_rows, stored_turns
 
 
 @pytest.fixture
@@ -85,6 +86,7 @@ async def test_failure_midway_ends_the_event_stream_with_an_error_and_saves_noth
 ) -> None:
     session_id = await _first_turn_then(http)
     before = await stored_turns(database_url, session_id)
+    rows_before = checkpoint_rows(database_url, session_id)
     stub_behaviour.reply = "one two three four five"
     stub_behaviour.cut_after_tokens = 2
 
@@ -97,6 +99,9 @@ async def test_failure_midway_ends_the_event_stream_with_an_error_and_saves_noth
     assert events[:2] == [("token", {"content": "one"}), ("token", {"content": " two"})]
     assert events[2:] == [("error", {"message": "the connection to the model server failed"})]
     assert await stored_turns(database_url, session_id) == before
+    # Not taken back afterwards but never written: no row of the failed turn, its text included.
+    assert checkpoint_rows(database_url, session_id) == rows_before
+    assert not _stored_anywhere(database_url, session_id, "count to five")
     stub_behaviour.reply = None
     await _retry_is_not_duplicated(http, session_id, stub_behaviour, database_url)
 
@@ -131,3 +136,17 @@ async def test_retries_are_a_setting(
         response = await client.post(f"/chat/{session_id}", content="hello")
     assert response.status_code == 502
     assert len(stub_behaviour.requests) == 3
+
+
+def _stored_anywhere(database_url: str, session_id: str, text: str) -> bool:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM checkpoint_writes WHERE thread_id = %(t)s"
+            " AND position(%(x)s::bytea in blob) > 0)"
+            " OR EXISTS (SELECT 1 FROM checkpoint_blobs WHERE thread_id = %(t)s"
+            " AND position(%(x)s::bytea in blob) > 0)"
+            " OR EXISTS (SELECT 1 FROM checkpoints WHERE thread_id = %(t)s"
+            " AND position(%(x)s::bytea in convert_to(checkpoint::text, 'UTF8')) > 0)",
+            {"t": session_id, "x": text.encode()},
+        ).fetchone()
+    return bool(row and row[0])
