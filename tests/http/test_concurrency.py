@@ -6,7 +6,9 @@ import asyncio
 from pathlib import Path
 
 import httpx
+import psycopg
 
+from api.store.locks import LOCK_HELD
 from devtools.openai_stub import StubBehaviour
 from devtools.processes import server_environment
 from tests.support.chat_client import new_session
@@ -55,3 +57,23 @@ async def test_simultaneous_messages_through_two_server_processes(
         session_id = await new_session(one)
         await _send_all_at_once([one, two], session_id)
     assert_each_message_followed_by_its_reply(await stored_turns(database_url, session_id))
+
+
+async def test_a_turn_ends_for_its_client_only_once_its_session_is_free(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    session_id = await new_session(client)
+    held = f"SELECT {LOCK_HELD.format(key='%(key)s')}"
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        for i in range(20):
+            async with client.stream(
+                "POST",
+                f"/chat/{session_id}",
+                content=f"message {i}",
+                headers={"Accept": "text/event-stream"},
+            ) as response:
+                async for line in response.aiter_lines():
+                    if line == "event: end":
+                        # The next turn of this client must not queue behind this one.
+                        row = admin.execute(held, {"key": session_id}).fetchone()
+                        assert row == (False,), f"turn {i}: the session was still locked"
