@@ -12,7 +12,7 @@ from pathlib import Path
 from devtools.replies import tokens
 from faults.load import compose, expected_reply
 from faults.postgres import OwnedPostgres
-from faults.scenario import CHAT_SERVER, Result, Shape
+from faults.scenario import SHUTDOWN_GRACE_SECONDS, Result, Shape
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,8 +81,9 @@ def render(
             f"- commit: {commit()}",
             f"- machine: {machine()}",
             f"- PostgreSQL {postgres.version}, {postgres.origin}; an empty database for each fault",
-            f"- two `chat-server` processes ({Path(CHAT_SERVER).name}, default settings but "
-            "`SHUTDOWN_GRACE_SECONDS=20`) on that database; the model: devtools/openai_stub.py, "
+            "- two `chat-server` processes on that database, with the default settings but "
+            f"`SHUTDOWN_GRACE_SECONDS={SHUTDOWN_GRACE_SECONDS}`; the model: "
+            "devtools/openai_stub.py, "
             f"echoing each message in {_reply_tokens(shape)} tokens, {token_delay * 1000:.0f} "
             "ms apart",
             f"- load: {shape.sessions} sessions, each with two clients, one through each process "
