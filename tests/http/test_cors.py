@@ -2,28 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 
-from api.main import create_app
-from api.settings import Settings
-from tests.support.fakes import FakeChatModel
-from tests.support.servers import serve
-
-STUDIO = "https://smith.langchain.com"
-CHAT_UI = "http://localhost:3000"
-
-
-@pytest.fixture
-async def http(settings: Settings, fake_model: FakeChatModel) -> AsyncIterator[httpx.AsyncClient]:
-    configured = settings.model_copy(update={"cors_origins": (CHAT_UI,)})
-    async with (
-        serve(create_app(configured, chat_model=fake_model)) as url,
-        httpx.AsyncClient(base_url=url, timeout=30) as client,
-    ):
-        yield client
+from tests.support.origins import CHAT_UI, STUDIO
 
 
 def _preflight(origin: str) -> dict[str, str]:

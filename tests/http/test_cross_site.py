@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from uuid import uuid4
 
 import httpx
@@ -15,24 +14,13 @@ from api.main import create_app
 from api.settings import Settings
 from tests.support.chat_client import new_session, say
 from tests.support.fakes import FakeChatModel
+from tests.support.origins import CHAT_UI, STUDIO
 from tests.support.servers import serve
 from tests.support.stored import CHECKPOINT_TABLES, checkpoint_rows, stored_turns
 
-STUDIO = "https://smith.langchain.com"
-CHAT_UI = "http://localhost:3000"
 EVIL = "https://evil.example"
 # What a page may send with no preflight: the body is JSON all the same, and is read as such.
 SIMPLE = {"Content-Type": "text/plain;charset=UTF-8"}
-
-
-@pytest.fixture
-async def http(settings: Settings, fake_model: FakeChatModel) -> AsyncIterator[httpx.AsyncClient]:
-    configured = settings.model_copy(update={"cors_origins": (CHAT_UI,)})
-    async with (
-        serve(create_app(configured, chat_model=fake_model)) as url,
-        httpx.AsyncClient(base_url=url, timeout=30) as client,
-    ):
-        yield client
 
 
 def _sessions(database_url: str) -> int:
