@@ -157,10 +157,12 @@ class TurnRunner:
 
     async def _refuse_taken_ids(self, request: TurnRequest, latest_checkpoint_id: str) -> None:
         # add_messages would replace a message of the same id in place: history rewritten.
-        config = thread_config(request.session_id)
-        config["configurable"]["checkpoint_id"] = latest_checkpoint_id
-        state = await self._graph.aget_state(config)
-        stored = {m.id for m in state.values.get("messages", [])}
+        messages = self._saver.remembered_messages(str(request.session_id), latest_checkpoint_id)
+        if messages is None:  # not in this process's memory: read from PostgreSQL
+            config = thread_config(request.session_id)
+            config["configurable"]["checkpoint_id"] = latest_checkpoint_id
+            messages = (await self._graph.aget_state(config)).values.get("messages", [])
+        stored = {m.id for m in messages}
         if taken := [i for i in request.client_ids if i in stored]:
             raise MessageIdTaken(taken)
 

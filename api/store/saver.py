@@ -351,6 +351,14 @@ class PooledPostgresSaver(AsyncPostgresSaver):
         finally:
             self._known_latest_ids.pop(thread_id, None)
 
+    def remembered_messages(self, thread_id: str, latest_checkpoint_id: str) -> list[Any] | None:
+        """The messages of the thread's checkpoint `latest_checkpoint_id` if this process
+        remembers it as the thread's latest, whole; else None (nothing is read)."""
+        remembered = self._latest.get(thread_id)
+        if remembered is None or checkpoint_id(remembered.config) != latest_checkpoint_id:
+            return None
+        return list(remembered.checkpoint["channel_values"].get("messages", []))
+
     @contextmanager
     def held_back(self, thread_id: str) -> Iterator[HeldBack]:
         """Within the block (and the tasks it starts), the thread's checkpoints and writes are
