@@ -57,6 +57,7 @@ async def open_resources(
                 pool,
                 delta_channels=DELTA_CHANNELS,
                 cached_sessions=settings.state_cache_sessions,
+                keep_turns=settings.keep_turns,
             )
             await prepare_schema(pool, saver)
             model_http = DefaultAioHttpClient()

@@ -24,6 +24,9 @@ class Settings(ModelSettings):
     # Sessions whose latest state each process keeps in memory, checked against PostgreSQL
     # before use (0: read every state from PostgreSQL).
     state_cache_sessions: int = Field(default=1000, ge=0)
+    # What a session keeps of its history: `all` of its checkpoints (Studio's time travel and
+    # the clients' regenerate, edit and branches need them), or its last this many turns.
+    checkpoint_history: Literal["all"] | Annotated[int, Field(ge=0)] = "all"
     max_message_bytes: int = Field(default=32 * 1024, ge=1)
     on_disconnect: OnDisconnect = "continue"
     heartbeat_seconds: float = Field(default=15.0, gt=0)
@@ -85,6 +88,11 @@ class Settings(ModelSettings):
                 f"({self.db_pool_max_size})"
             )
         return self
+
+    @property
+    def keep_turns(self) -> int | None:
+        """Turns of history a session keeps (None: all)."""
+        return None if self.checkpoint_history == "all" else self.checkpoint_history
 
 
 @cache

@@ -2,7 +2,7 @@
 Knows nothing of HTTP; every front door goes through `Conversations`."""
 
 from api.conversations.events import Accepted, Reply, Token, TurnEvent, Update, Values
-from api.conversations.failures import Failure, TurnRefused
+from api.conversations.failures import Failure, TurnRefused, UnknownCheckpoint
 from api.conversations.handle import OnDisconnect, Turn
 from api.conversations.observer import Outcome, TurnObserver
 from api.conversations.service import Conversation, Conversations, GraphSchemas
@@ -27,6 +27,7 @@ __all__ = [
     "TurnEvent",
     "TurnObserver",
     "TurnRefused",
+    "UnknownCheckpoint",
     "Update",
     "Values",
 ]

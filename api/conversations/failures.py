@@ -40,14 +40,24 @@ class TurnRefused(Exception):
         self.failure = failure
 
 
-class StaleCheckpoint(Exception):
-    """A turn asked to run from a checkpoint that is no longer its session's latest."""
+class UnknownCheckpoint(Exception):
+    """A turn asked to run from a checkpoint its session does not have."""
 
     def __init__(self, checkpoint_id: str) -> None:
         super().__init__(
-            f"checkpoint {checkpoint_id} is not the session's latest: this server continues a "
-            "session only from its latest checkpoint (regenerating or editing an earlier "
-            "message is not supported)"
+            f"checkpoint {checkpoint_id} is not in this thread's history: read its history for "
+            "the checkpoints a run may start from"
+        )
+
+
+class NothingToRun(Exception):
+    """A run without input from a checkpoint where nothing is left to run."""
+
+    def __init__(self, checkpoint_id: str | None) -> None:
+        where = f"checkpoint {checkpoint_id}" if checkpoint_id else "the thread's latest state"
+        super().__init__(
+            f"nothing to run from {where}: its turn is over; send a message, or start from a "
+            "checkpoint whose next step is the model"
         )
 
 
@@ -65,7 +75,8 @@ class MessageIdTaken(Exception):
 REFUSALS: tuple[type[Exception], ...] = (
     SessionNotFound,
     SessionBusy,
-    StaleCheckpoint,
+    UnknownCheckpoint,
+    NothingToRun,
     MessageIdTaken,
 )
 
@@ -76,6 +87,10 @@ def refusal(error: Exception) -> Failure:
         return Failure(404, NO_SUCH_SESSION)
     if isinstance(error, SessionBusy):
         return Failure(409, SESSION_BUSY)
+    if isinstance(error, UnknownCheckpoint):
+        return Failure(404, str(error))
+    if isinstance(error, NothingToRun):
+        return Failure(422, str(error))
     return Failure(409, str(error))
 
 

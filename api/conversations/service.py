@@ -11,6 +11,7 @@ from langchain_core.messages import BaseMessage, HumanMessage
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import StateSnapshot
 
+from api.conversations.failures import UnknownCheckpoint
 from api.conversations.handle import Turn
 from api.conversations.observer import ObserveTurn, unobserved
 from api.conversations.turns import TurnRequest, TurnRunner, thread_config
@@ -97,11 +98,46 @@ class Conversations:
         session = await self.session(session_id, owner)
         return Conversation(session, await self.latest_state(session))
 
-    async def history(self, session: Session) -> list[StateSnapshot]:
-        """The states a run may start from, newest first: the latest only (none for a session
-        without a turn). The checkpoints kept before it are what it is rebuilt from."""
-        state = await self.latest_state(session)
-        return [state] if state.config["configurable"].get("checkpoint_id") else []
+    async def state_at(self, session: Session, checkpoint_id: str) -> StateSnapshot:
+        """The session's state at one of its checkpoints; UnknownCheckpoint if it has not."""
+        state = await self._graph.aget_state(thread_config(session.id, checkpoint_id))
+        if state.created_at is None:
+            raise UnknownCheckpoint(checkpoint_id)
+        return state
+
+    async def history(
+        self,
+        session: Session,
+        *,
+        limit: int,
+        before: str | None = None,
+        checkpoint_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> list[StateSnapshot]:
+        """The session's states, newest first, across every branch: up to `limit` of them,
+        older than `before`, whose metadata holds `metadata`; only `checkpoint_id` if given."""
+        return [
+            state
+            async for state in self._graph.aget_state_history(
+                thread_config(session.id, checkpoint_id),
+                filter=metadata or None,
+                before=thread_config(session.id, before) if before else None,
+                limit=limit,
+            )
+        ]
+
+    async def update_state(
+        self,
+        session_id: UUID,
+        owner: str,
+        values: dict[str, Any] | None,
+        *,
+        as_node: str | None = None,
+        from_checkpoint: str | None = None,
+    ) -> str:
+        """A new state written as `as_node` would, from a checkpoint or the latest: the
+        session's new latest checkpoint, whose id is returned."""
+        return await self._turns.update_state(session_id, owner, values, as_node, from_checkpoint)
 
     def graph_drawing(self, xray: bool | int) -> dict[str, Any]:
         """The graph's nodes and edges, as LangGraph draws them."""
@@ -146,20 +182,21 @@ class Conversations:
         messages: Sequence[HumanMessage],
         *,
         reject_if_busy: bool = False,
-        at_checkpoint: str | None = None,
+        from_checkpoint: str | None = None,
         discard: bool = False,
     ) -> Turn:
         """Starts a turn on the caller's session; wait on the `Turn` for whether it could.
 
-        `reject_if_busy`: a 409 rather than a wait while another turn runs; `at_checkpoint`:
-        a 409 unless that is still the latest checkpoint; `discard`: delete the session after.
+        `reject_if_busy`: a 409 rather than a wait while another turn runs; `from_checkpoint`:
+        run from that checkpoint, a new branch that becomes the latest (without messages, the
+        run goes on from it); `discard`: delete the session after.
         """
         request = TurnRequest(
             session_id,
             owner,
             messages,
             reject_if_busy,
-            at_checkpoint,
+            from_checkpoint,
             discard=discard,
             client_ids=tuple(m.id for m in messages if m.id),
         )

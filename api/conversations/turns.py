@@ -7,6 +7,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from langchain_core.messages import HumanMessage
@@ -20,7 +21,8 @@ from api.conversations.failures import (
     TURN_CANCELLED,
     Failure,
     MessageIdTaken,
-    StaleCheckpoint,
+    NothingToRun,
+    UnknownCheckpoint,
     classify,
     refusal,
 )
@@ -34,8 +36,12 @@ from graph import MODEL_NODE
 logger = logging.getLogger("chat_server.turns")
 
 
-def thread_config(session_id: UUID) -> RunnableConfig:
-    return {"configurable": {"thread_id": str(session_id)}}
+def thread_config(session_id: UUID, checkpoint_id: str | None = None) -> RunnableConfig:
+    """The graph's config for the session: at its latest checkpoint, or at `checkpoint_id`."""
+    configurable = {"thread_id": str(session_id)}
+    if checkpoint_id is not None:
+        configurable["checkpoint_id"] = checkpoint_id
+    return {"configurable": configurable}
 
 
 @dataclass(frozen=True)
@@ -45,8 +51,10 @@ class TurnRequest:
     messages: Sequence[HumanMessage]
     # Refuse (409) rather than wait while another turn of the session runs.
     reject_if_busy: bool = False
-    # Run only if this is still the session's latest checkpoint (None: whatever it is).
-    at_checkpoint: str | None = None
+    # Run from this checkpoint of the session (None: its latest): a fork, whose new branch
+    # becomes the session's latest. Without messages, the run goes on from the checkpoint
+    # (a regenerated reply).
+    from_checkpoint: str | None = None
     # Delete the session once the turn is over: a run that wants no thread kept.
     discard: bool = False
     # The ids the client gave its messages: none may be in the conversation already.
@@ -90,6 +98,32 @@ class TurnRunner:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
 
+    async def update_state(
+        self,
+        session_id: UUID,
+        owner: str,
+        values: dict[str, Any] | None,
+        as_node: str | None,
+        from_checkpoint: str | None,
+    ) -> str:
+        """Writes `values` as if `as_node` had (LangGraph's `update_state`), from
+        `from_checkpoint` or the latest checkpoint, through the same lock and one fenced save
+        as a turn; returns the new checkpoint's id, the session's latest."""
+        async with self._locks.hold(session_id, owner, wait=True) as latest_checkpoint_id:
+            if from_checkpoint is not None:
+                await self._check_exists(session_id, from_checkpoint)
+            with (
+                self._saver.latest_checkpoint_known(str(session_id), latest_checkpoint_id),
+                self._saver.held_back(str(session_id)) as held,
+            ):
+                await self._graph.aupdate_state(
+                    thread_config(session_id, from_checkpoint), values, as_node=as_node
+                )
+            assert held.checkpoint_id is not None  # update_state always saves a checkpoint
+            await self._saves.commit(session_id, latest_checkpoint_id, held)
+            await self._prune(session_id, held.checkpoint_id)
+            return held.checkpoint_id
+
     async def _run(self, request: TurnRequest, events: asyncio.Queue[TurnEvent]) -> None:
         session_id = request.session_id
         observer = _Counting(self._observe(session_id))
@@ -99,10 +133,11 @@ class TurnRunner:
             ) as latest_checkpoint_id:
                 observer.locked()
                 try:
-                    if request.at_checkpoint not in (None, latest_checkpoint_id):
-                        raise StaleCheckpoint(request.at_checkpoint)
-                    if request.client_ids and latest_checkpoint_id is not None:
-                        await self._refuse_taken_ids(request, latest_checkpoint_id)
+                    start = request.from_checkpoint or latest_checkpoint_id
+                    if request.from_checkpoint is not None:
+                        await self._check_exists(session_id, request.from_checkpoint)
+                    if request.client_ids and start is not None:
+                        await self._refuse_taken_ids(request, start)
                     events.put_nowait(Accepted())
                     with self._saver.latest_checkpoint_known(str(session_id), latest_checkpoint_id):
                         reply_id = await self._run_and_save(
@@ -138,39 +173,47 @@ class TurnRunner:
         observer: _Counting,
     ) -> str:
         """Runs the turn with everything it writes held back, then saves it in one
-        transaction, fenced on the checkpoint it started from: a turn that fails stores
-        nothing."""
+        transaction, fenced on the session's latest checkpoint when it started: a turn that
+        fails stores nothing."""
         session_id = request.session_id
         with self._saver.held_back(str(session_id)) as held:
             reply_id = await self._stream(
-                thread_config(session_id), request.messages, events, observer
+                thread_config(session_id, request.from_checkpoint),
+                request.messages,
+                events,
+                observer,
             )
+        if reply_id is None:
+            raise NothingToRun(request.from_checkpoint)
         if request.discard:
             # Never saved: a client that saw the run end finds no trace of it.
             await asyncio.shield(self._delete_session(session_id))
         else:
             await self._saves.commit(session_id, started_from, held)
-            await self._prune(session_id)
+            if held.checkpoint_id is not None:
+                await self._prune(session_id, held.checkpoint_id)
         # Before the client hears of it: a scrape made once it has the reply counts the turn.
         observer.end("completed")
         return reply_id
 
-    async def _refuse_taken_ids(self, request: TurnRequest, latest_checkpoint_id: str) -> None:
+    async def _check_exists(self, session_id: UUID, checkpoint_id: str) -> None:
+        if await self._saver.aget_tuple(thread_config(session_id, checkpoint_id)) is None:
+            raise UnknownCheckpoint(checkpoint_id)
+
+    async def _refuse_taken_ids(self, request: TurnRequest, start: str) -> None:
         # add_messages would replace a message of the same id in place: history rewritten.
-        messages = self._saver.remembered_messages(str(request.session_id), latest_checkpoint_id)
+        messages = self._saver.remembered_messages(str(request.session_id), start)
         if messages is None:  # not in this process's memory: read from PostgreSQL
-            config = thread_config(request.session_id)
-            config["configurable"]["checkpoint_id"] = latest_checkpoint_id
+            config = thread_config(request.session_id, start)
             messages = (await self._graph.aget_state(config)).values.get("messages", [])
         stored = {m.id for m in messages}
         if taken := [i for i in request.client_ids if i in stored]:
             raise MessageIdTaken(taken)
 
-    async def _prune(self, session_id: UUID) -> None:
-        # The latest checkpoint holds the whole conversation: the ones before it are dead weight.
-        # Pruned before the reply ends, so a client that saw `end` sees one checkpoint stored.
+    async def _prune(self, session_id: UUID, head: str) -> None:
+        # Pruned before the reply ends, so a client that saw `end` sees what is kept.
         try:
-            await self._saver.prune_superseded(str(session_id))
+            await self._saver.apply_retention(str(session_id), head)
         except DATABASE_ERRORS:
             # The turn is saved; what is left over goes with the next turn's pruning.
             logger.warning("could not prune session %s", session_id, exc_info=True)
@@ -181,13 +224,16 @@ class TurnRunner:
         messages: Sequence[HumanMessage],
         events: asyncio.Queue[TurnEvent],
         observer: _Counting,
-    ) -> str:
+    ) -> str | None:
         reply_id: str | None = None
         async for event in self._graph.astream_events(
-            {"messages": list(messages)},
+            {"messages": list(messages)} if messages else None,
             config,
             version="v2",
-            durability="exit",
+            # Every step's checkpoint (the input, the user's message with the model next, the
+            # reply), as the clients' history, regenerate and edit need them; held back and
+            # saved together all the same.
+            durability="sync",
             stream_mode=["values", "updates"],
         ):
             kind = event["event"]
@@ -209,8 +255,6 @@ class TurnRunner:
                 else:
                     for node, values in data.items():
                         events.put_nowait(Update(node, values))
-        if reply_id is None:
-            raise RuntimeError("the model node ended without a reply")
         return reply_id
 
 

@@ -18,11 +18,17 @@ tables and rows, with five departures from upstream, each for its reason:
    decodes nothing it decoded before: with the model's window found from the newest message back,
    a turn at 500 turns takes 1.02× the time of one at 10 (BENCHMARKS.md). Without the lock's
    reading, one index lookup (`_latest_checkpoint_id`).
-5. Pruning of what the latest state no longer needs (`prune_superseded`): upstream's `aprune`
-   refuses threads with delta channels. After a turn that wrote a full copy of the conversation,
-   the checkpoints and writes from before the copy go; kept, each turn's checkpoint row (about
-   1.2 KiB) would stay live for good. Live data after 500 turns: 2.55× the raw message bytes
-   (BENCHMARKS.md).
+5. Its own pruning (`prune`, api/store/retention.py): upstream's `aprune` refuses threads with
+   delta channels. Every checkpoint is kept by default, but full copies of the conversation
+   are thinned to the newest along each branch, so that they add up linearly, not
+   quadratically; with a number of turns to keep, the head's older checkpoints go too.
+6. Compact channel versions (`get_next_version`): upstream's are 51 characters (a 32-digit
+   counter and a random float), and a checkpoint row names them about seven times. These keep
+   the counter (10 digits) and 48 random bits, unique across forks all the same, and compare
+   above any upstream version of a smaller counter, so rows written before read on.
+7. Listed checkpoints (`alist`, so the graph's state history) carry their delta channels whole,
+   each rebuilt from the one before it in the list where it can be: a page of history costs
+   one replay, not one per state.
 
 `setup()` creates everything these need: upstream's tables, then the SQL function that reads a
 thread's latest checkpoint id. tests/store/test_saver_upstream.py fails if an upgrade changes
@@ -37,6 +43,7 @@ from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import partial
+from secrets import token_hex
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -54,40 +61,7 @@ from psycopg.rows import DictRow, dict_row
 
 from api.store.database import Pool
 from api.store.latest import DeltaChannels, LatestCheckpoints, checkpoint_id, with_values
-
-# Everything of a thread's root namespace from before its newest full copy of the delta
-# channels (`%(channels)s`, all of them copied in one checkpoint): the checkpoints after it, with
-# the writes on them, are what the latest state is rebuilt from. Blobs go unless a kept checkpoint
-# names their version. One statement: data-modifying CTEs share one snapshot and one commit.
-_PRUNE_SQL = """
-WITH boundary AS (
-    SELECT checkpoint_id FROM checkpoints
-    WHERE thread_id = %(thread_id)s AND checkpoint_ns = ''
-    AND checkpoint -> 'channel_values' ?& %(channels)s
-    ORDER BY checkpoint_id DESC
-    LIMIT 1
-), kept_versions AS (
-    SELECT DISTINCT version.key AS channel, version.value #>> '{}' AS version
-    FROM checkpoints c
-    JOIN boundary ON c.checkpoint_id >= boundary.checkpoint_id
-    CROSS JOIN jsonb_each(c.checkpoint -> 'channel_versions') AS version
-    WHERE c.thread_id = %(thread_id)s AND c.checkpoint_ns = ''
-), superseded_checkpoints AS (
-    DELETE FROM checkpoints c USING boundary
-    WHERE c.thread_id = %(thread_id)s AND c.checkpoint_ns = ''
-    AND c.checkpoint_id < boundary.checkpoint_id
-), superseded_writes AS (
-    DELETE FROM checkpoint_writes w USING boundary
-    WHERE w.thread_id = %(thread_id)s AND w.checkpoint_ns = ''
-    AND w.checkpoint_id < boundary.checkpoint_id
-)
-DELETE FROM checkpoint_blobs b
-WHERE b.thread_id = %(thread_id)s AND b.checkpoint_ns = ''
-AND EXISTS (SELECT 1 FROM boundary)
-AND NOT EXISTS (
-    SELECT 1 FROM kept_versions k WHERE k.channel = b.channel AND k.version = b.version
-)
-"""
+from api.store.retention import prune
 
 # Set while upstream's aput sends one statement, which then goes without a pipeline (2 in the
 # module docstring).
@@ -146,11 +120,19 @@ class PooledPostgresSaver(AsyncPostgresSaver):
     docstring."""
 
     def __init__(
-        self, pool: Pool, *, delta_channels: DeltaChannels, cached_sessions: int = 0
+        self,
+        pool: Pool,
+        *,
+        delta_channels: DeltaChannels,
+        cached_sessions: int = 0,
+        keep_turns: int | None = None,
     ) -> None:
+        """`keep_turns`: how many turns of history a thread keeps along its head's path (None:
+        all of them)."""
         super().__init__(pool)
         self._pool = pool
         self._delta_channels = delta_channels
+        self._keep_turns = keep_turns
         self._latest = LatestCheckpoints(cached_sessions, delta_channels)
         # Threads given a full copy of their delta channels since they were last pruned.
         self._copied: set[str] = set()
@@ -284,6 +266,38 @@ class PooledPostgresSaver(AsyncPostgresSaver):
             raise
         self._latest.wrote(config, writes, task_id, task_path)
 
+    def get_next_version(self, current: str | None, channel: None) -> str:
+        """A version 23 characters long (6 in the module docstring)."""
+        if current is None:
+            counter = 0
+        elif isinstance(current, int):
+            counter = current
+        else:
+            counter = int(current.split(".")[0])
+        return f"{counter + 1:010}.{token_hex(6)}"
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        """Upstream's, with the delta channels of the root namespace's checkpoints whole (7 in
+        the module docstring)."""
+        listed = [
+            found
+            async for found in super().alist(config, filter=filter, before=before, limit=limit)
+        ]
+        whole: dict[str, CheckpointTuple] = {}
+        for found in reversed(listed):
+            if found.config["configurable"].get("checkpoint_ns", "") == "":
+                parent = whole.get(checkpoint_id(found.parent_config) or "")
+                whole[checkpoint_id(found.config) or ""] = await self._rebuilt(found, parent)
+        for found in listed:
+            yield whole.get(checkpoint_id(found.config) or "", found)
+
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """The checkpoint asked for. The latest one of a session, with its delta channels
         rebuilt whole, and from memory when this process used it last and PostgreSQL confirms
@@ -315,14 +329,24 @@ class PooledPostgresSaver(AsyncPostgresSaver):
         self._latest.remember(whole)
         return whole
 
-    async def _rebuilt(self, found: CheckpointTuple) -> CheckpointTuple:
-        """`found` with its delta channels' values whole, as LangGraph would rebuild them."""
+    async def _rebuilt(
+        self, found: CheckpointTuple, parent: CheckpointTuple | None = None
+    ) -> CheckpointTuple:
+        """`found` with its delta channels' values whole, as LangGraph would rebuild them: from
+        `parent` (rebuilt whole, with its pending writes) where it is given, else by a walk
+        back to the nearest full copy."""
         values = dict(found.checkpoint["channel_values"])
-        missing = [
-            name
-            for name in self._delta_channels
-            if name not in values and name in found.checkpoint["channel_versions"]
-        ]
+        versions = found.checkpoint["channel_versions"]
+        missing = [name for name in self._delta_channels if name not in values and name in versions]
+        if parent is not None:
+            parent_values = parent.checkpoint["channel_values"]
+            parent_versions = parent.checkpoint["channel_versions"]
+            for name in [n for n in missing if n in parent_values]:
+                channel = self._delta_channels[name].from_checkpoint(parent_values[name])
+                if versions[name] != parent_versions.get(name):
+                    channel.replay_writes([w for w in parent.pending_writes or [] if w[1] == name])
+                values[name] = channel.get()
+            missing = [name for name in missing if name not in values]
         histories = (
             await self.aget_delta_channel_history(config=found.config, channels=missing)
             if missing
@@ -333,7 +357,7 @@ class PooledPostgresSaver(AsyncPostgresSaver):
                 channel = spec.from_checkpoint(histories[name].get("seed"))
                 channel.replay_writes(histories[name]["writes"])
                 values[name] = channel.get()
-            elif name in values:
+            elif name in found.checkpoint["channel_values"]:
                 values[name] = spec.from_checkpoint(values[name]).get()
         return found._replace(checkpoint=with_values(found.checkpoint, values))
 
@@ -398,22 +422,17 @@ class PooledPostgresSaver(AsyncPostgresSaver):
             row = await cur.fetchone()
         return None if row is None else row["checkpoint_id"]
 
-    async def prune_superseded(self, thread_id: str) -> None:
-        """Deletes what the thread's latest state no longer needs: everything from before the
-        newest full copy of its delta channels, if this process wrote a copy since it last
-        pruned the thread (between copies, nothing is superseded: no statement is sent).
-
-        Upstream's `aprune` refuses threads with delta channels; this is its `keep_latest` for
-        them, in one statement (5 in the module docstring). The caller holds the session's lock,
-        so no turn writes to the thread meanwhile.
-        """
+    async def apply_retention(self, thread_id: str, head: str) -> None:
+        """Deletes what the thread need not keep of its history (api/store/retention.py), if
+        this process wrote a full copy of its delta channels since it last pruned it (between
+        copies, nothing changes: no statement is sent). The caller holds the session's lock,
+        so no turn writes to the thread meanwhile."""
         if thread_id not in self._copied:
             return
         self._copied.discard(thread_id)
-        params = {"thread_id": thread_id, "channels": list(self._delta_channels)}
         try:
-            async with self._pool.connection() as conn:
-                await conn.execute(_PRUNE_SQL, params)
+            async with self._pool.connection() as conn, conn.transaction():
+                await prune(conn, thread_id, head, list(self._delta_channels), self._keep_turns)
         except BaseException:
             self._copied.add(thread_id)
             raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -132,26 +133,125 @@ async def test_deleting_a_thread_deletes_the_session(
     assert refused.value.response.status_code == 404
 
 
-async def test_a_run_from_an_older_checkpoint_is_refused_and_stores_nothing(
+async def test_history_walks_every_state_of_a_turn_newest_first(
+    client: httpx.AsyncClient, sdk: LangGraphClient
+) -> None:
+    session_id = await new_session(client)
+    await say(client, session_id, BOB)
+    await say(client, session_id, "What's my name again?")
+
+    history = await sdk.threads.get_history(session_id, limit=100)
+    # Three states a turn, as langgraph-api keeps them: the input, the user's message with the
+    # model next, the reply.
+    assert [(s["metadata"]["source"], s["next"]) for s in history] == [
+        ("loop", []),
+        ("loop", ["model"]),
+        ("input", ["__start__"]),
+    ] * 2
+    assert [len(s["values"].get("messages", [])) for s in history] == [4, 3, 2, 2, 1, 0]
+    for newer, older in itertools.pairwise(history):
+        assert newer["parent_checkpoint"]["checkpoint_id"] == older["checkpoint"]["checkpoint_id"]
+    # Paging with `before`, and a filter on the metadata.
+    page = await sdk.threads.get_history(session_id, limit=2, before=history[1]["checkpoint"])
+    assert [s["checkpoint"] for s in page] == [s["checkpoint"] for s in history[2:4]]
+    inputs = await sdk.threads.get_history(session_id, metadata={"source": "input"})
+    assert [s["checkpoint"] for s in inputs] == [history[2]["checkpoint"], history[5]["checkpoint"]]
+    # Any state by its checkpoint.
+    old = await sdk.threads.get_state(session_id, checkpoint=history[4]["checkpoint"])
+    assert old["values"] == history[4]["values"]
+    with pytest.raises(httpx.HTTPStatusError) as unknown:
+        await sdk.threads.get_state(
+            session_id, checkpoint_id="1f000000-0000-6000-8000-000000000000"
+        )
+    assert unknown.value.response.status_code == 404
+
+
+async def test_regenerate_and_edit_fork_a_new_branch_that_the_session_follows(
+    client: httpx.AsyncClient, sdk: LangGraphClient
+) -> None:
+    session_id = await new_session(client)
+    await say(client, session_id, BOB)
+    await say(client, session_id, "What's my name again?")
+    history = await sdk.threads.get_history(session_id, limit=100)
+    model_next = history[1]  # the second message, with the model still to answer it
+    before_message = history[2]  # the input checkpoint of the second turn
+
+    # Regenerate: no input, from the checkpoint whose next step is the model.
+    parts = await _parts(
+        sdk, session_id, checkpoint=model_next["checkpoint"], stream_mode="messages-tuple"
+    )
+    assert _tokens(parts) == "Your name is Bob."
+    state = await sdk.threads.get_state(session_id)
+    assert state["parent_checkpoint"]["checkpoint_id"] != history[0]["checkpoint"]["checkpoint_id"]
+    assert [m["content"] for m in state["values"]["messages"]][-2:] == [
+        "What's my name again?",
+        "Your name is Bob.",
+    ]
+
+    # Edit: a new message from the checkpoint before the edited one.
+    parts = await _parts(
+        sdk,
+        session_id,
+        input=_user("Call me Alice"),
+        checkpoint=before_message["checkpoint"],
+        stream_mode="messages-tuple",
+    )
+    assert _tokens(parts) == "You said: Call me Alice"
+    conversation = (await client.get(f"/chat/{session_id}")).json()
+    assert [m["content"] for m in conversation] == [
+        BOB,
+        HELLO_BOB,
+        "Call me Alice",
+        "You said: Call me Alice",
+    ]
+    # /chat goes on from the new head.
+    await say(client, session_id, "Thanks")
+    assert len((await client.get(f"/chat/{session_id}")).json()) == 6
+    # Every branch stays in the history: the first reply too.
+    every = await sdk.threads.get_history(session_id, limit=1000)
+    assert history[0]["checkpoint"] in [s["checkpoint"] for s in every]
+    first_reply = await sdk.threads.get_state(session_id, checkpoint=history[0]["checkpoint"])
+    assert first_reply["values"] == history[0]["values"]
+
+
+async def test_a_run_from_a_checkpoint_the_thread_has_not_is_refused(
     client: httpx.AsyncClient, sdk: LangGraphClient, database_url: str
 ) -> None:
     session_id = await new_session(client)
     await say(client, session_id, BOB)
-    old = (await sdk.threads.get_state(session_id))["checkpoint"]
-    await say(client, session_id, "What's my name again?")
     before = await stored_turns(database_url, session_id)
+    other = await new_session(client)
+    await say(client, other, BOB)
+    elsewhere = (await sdk.threads.get_state(other))["checkpoint"]
 
     with pytest.raises(httpx.HTTPStatusError) as refused:
-        await _parts(sdk, session_id, input=_user("Regenerate"), checkpoint=old)
-    assert refused.value.response.status_code == 409
-    assert "latest checkpoint" in refused.value.response.json()["detail"]
+        await _parts(sdk, session_id, input=_user("Hello"), checkpoint=elsewhere)
+    assert refused.value.response.status_code == 404
+    assert "not in this thread's history" in refused.value.response.json()["detail"]
+    # No input from the latest checkpoint: nothing is left to run.
+    head = (await sdk.threads.get_state(session_id))["checkpoint"]
+    parts = await _parts(sdk, session_id, checkpoint=head)
+    [error] = [p.data for p in parts if p.event == "error"]
+    assert "nothing to run" in error["message"]
     assert await stored_turns(database_url, session_id) == before
 
-    head = (await sdk.threads.get_state(session_id))["checkpoint"]
-    parts = await _parts(
-        sdk, session_id, input=_user("Carry on"), checkpoint=head, stream_mode="messages-tuple"
-    )
-    assert _tokens(parts) == "You said: Carry on"
+
+async def test_a_state_update_writes_a_new_head(
+    client: httpx.AsyncClient, sdk: LangGraphClient
+) -> None:
+    session_id = await new_session(client)
+    await say(client, session_id, BOB)
+    first = (await sdk.threads.get_state(session_id))["values"]["messages"]
+
+    edited = {**first[1], "content": "Hello Bob!"}
+    update = await sdk.threads.update_state(session_id, {"messages": [edited]}, as_node="model")
+    state = await sdk.threads.get_state(session_id)
+    assert state["checkpoint"]["checkpoint_id"] == update["checkpoint"]["checkpoint_id"]
+    assert [m["content"] for m in state["values"]["messages"]] == [BOB, "Hello Bob!"]
+    assert state["metadata"]["source"] == "update"
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        await sdk.threads.update_state(session_id, {"messages": []}, as_node="nowhere")
+    assert refused.value.response.status_code == 422
 
 
 async def test_reject_refuses_a_run_while_one_is_going_and_enqueue_waits(

@@ -18,12 +18,17 @@ def saver_alone(new_database: str) -> OpenSaver:
     nothing but the saver's own setup() prepares: no sessions schema."""
 
     @asynccontextmanager
-    async def open_saver(*, cached_sessions: int = 0) -> AsyncIterator[PooledPostgresSaver]:
+    async def open_saver(
+        *, cached_sessions: int = 0, keep_turns: int | None = None
+    ) -> AsyncIterator[PooledPostgresSaver]:
         pool = make_pool(new_database, min_size=1, max_size=4, timeout=10)
         await pool.open()
         try:
             saver = PooledPostgresSaver(
-                pool, delta_channels=DELTA_CHANNELS, cached_sessions=cached_sessions
+                pool,
+                delta_channels=DELTA_CHANNELS,
+                cached_sessions=cached_sessions,
+                keep_turns=keep_turns,
             )
             await saver.setup()
             yield saver

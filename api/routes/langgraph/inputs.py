@@ -64,8 +64,11 @@ def _message(item: Any, where: str, max_bytes: int) -> HumanMessage:
     return HumanMessage(item["content"], id=message_id)
 
 
-def input_messages(run: RunCreate, max_bytes: int) -> list[HumanMessage]:
-    """The user's messages of a run; a 422 for anything this graph cannot take."""
+def input_messages(
+    run: RunCreate, max_bytes: int, *, from_checkpoint: str | None = None
+) -> list[HumanMessage]:
+    """The user's messages of a run; a 422 for anything this graph cannot take. A run from a
+    checkpoint may have none: it goes on from there (a regenerated reply)."""
     refused = {
         "command": run.command,
         "interrupt_before": run.interrupt_before,
@@ -82,6 +85,8 @@ def input_messages(run: RunCreate, max_bytes: int) -> list[HumanMessage]:
             "use 'reject' (409 while a run is going) or 'enqueue' (wait for it)",
         )
     messages = (run.input or {}).get("messages")
+    if from_checkpoint is not None and not messages:
+        return []
     if isinstance(messages, str | dict):
         return [_message(messages, "input.messages", max_bytes)]
     if not isinstance(messages, list) or not messages:

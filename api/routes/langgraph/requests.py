@@ -122,6 +122,13 @@ class HistoryQuery(_Body):
     checkpoint: CheckpointRef | None = None
 
 
+class StateUpdate(_Body):
+    values: dict[str, Any] | list[dict[str, Any]] | None = None
+    as_node: str | None = None
+    checkpoint: CheckpointRef | None = None
+    checkpoint_id: str | None = None
+
+
 class AssistantSearch(_Body):
     graph_id: str | None = None
     name: str | None = None
@@ -178,6 +185,7 @@ ThreadPatchBody = Annotated[ThreadPatch, Depends(_reader(ThreadPatch))]
 ThreadSearchBody = Annotated[ThreadSearch, Depends(_reader(ThreadSearch))]
 StateAtCheckpointBody = Annotated[StateAtCheckpoint, Depends(_reader(StateAtCheckpoint))]
 HistoryQueryBody = Annotated[HistoryQuery, Depends(_reader(HistoryQuery))]
+StateUpdateBody = Annotated[StateUpdate, Depends(_reader(StateUpdate))]
 AssistantSearchBody = Annotated[AssistantSearch, Depends(_reader(AssistantSearch))]
 RunCreateBody = Annotated[RunCreate, Depends(_reader(RunCreate))]
 AnyBody = Annotated[_Body, Depends(_reader(_Body))]

@@ -8,7 +8,7 @@ from uuid import UUID, uuid5
 
 import orjson
 from langchain_core.runnables import RunnableConfig
-from langgraph.types import StateSnapshot
+from langgraph.types import PregelTask, StateSnapshot
 from starlette.responses import Response
 
 from api.conversations import Session
@@ -77,6 +77,19 @@ def _checkpoint(config: RunnableConfig | None) -> dict[str, Any]:
     }
 
 
+def _task(task: PregelTask) -> dict[str, Any]:
+    # langgraph-api writes null where its schema allows only a string or an object, and the
+    # clients read a missing field as they read null: so a field with nothing in it is left out.
+    return {
+        "id": task.id,
+        "name": task.name,
+        "path": list(task.path),
+        **({} if task.error is None else {"error": repr(task.error)}),
+        "interrupts": [],
+        "result": task.result,
+    }
+
+
 def thread_state(state: StateSnapshot) -> dict[str, Any]:
     """As langgraph-api's `state_snapshot_to_thread_state` writes it."""
     checkpoint = _checkpoint(state.config)
@@ -84,19 +97,7 @@ def thread_state(state: StateSnapshot) -> dict[str, Any]:
     return {
         "values": state.values,
         "next": list(state.next),
-        "tasks": [
-            {
-                "id": task.id,
-                "name": task.name,
-                "path": list(task.path),
-                "error": None if task.error is None else repr(task.error),
-                "interrupts": [],
-                "checkpoint": None,
-                "state": None,
-                "result": task.result,
-            }
-            for task in state.tasks
-        ],
+        "tasks": [_task(task) for task in state.tasks],
         "metadata": state.metadata or {},
         "created_at": state.created_at,
         "checkpoint": checkpoint,

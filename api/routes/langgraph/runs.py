@@ -31,20 +31,20 @@ async def _start(
 ) -> tuple[UUID, Turn]:
     """Starts the run's turn, and returns once it is accepted; a 4xx/5xx if it is not."""
     check_assistant(run.assistant_id)
-    messages = input_messages(run, settings.max_message_bytes)
+    checkpoint = run.checkpoint.checkpoint_id if run.checkpoint else run.checkpoint_id
+    messages = input_messages(run, settings.max_message_bytes, from_checkpoint=checkpoint)
     stateless = thread_id is None
     if stateless or run.if_not_exists == "create":
         session = await conversations.create(owner, session_id=thread_id)
         if session is not None:
             thread_id = session.id
     assert thread_id is not None
-    checkpoint = run.checkpoint.checkpoint_id if run.checkpoint else run.checkpoint_id
     turn = conversations.start_turn(
         thread_id,
         owner,
         messages,
         reject_if_busy=run.multitask_strategy == "reject",
-        at_checkpoint=checkpoint,
+        from_checkpoint=checkpoint,
         discard=stateless and run.on_completion == "delete",
     )
     await turn.accepted()

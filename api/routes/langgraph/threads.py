@@ -7,15 +7,25 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query, Response
+from langgraph.errors import InvalidUpdateError
 from langgraph.types import StateSnapshot
 
 from api.auth import OwnerDep
-from api.conversations import Conversations, Session, SessionNotFound, SessionQuery, SortKey
+from api.conversations import (
+    Conversations,
+    Session,
+    SessionNotFound,
+    SessionQuery,
+    SortKey,
+    UnknownCheckpoint,
+)
 from api.deps import ConversationsDep
 from api.routes.langgraph.requests import (
     CheckpointRef,
+    HistoryQuery,
     HistoryQueryBody,
     StateAtCheckpointBody,
+    StateUpdateBody,
     ThreadCreateBody,
     ThreadPatchBody,
     ThreadSearchBody,
@@ -33,9 +43,6 @@ _SORT_KEYS: dict[str, SortKey] = {
 }
 # What a thread always carries, `select` or not: the fields its schema requires.
 _ALWAYS = ("thread_id", "created_at", "updated_at", "metadata", "status")
-_NOT_SERVED = (
-    "checkpoint {} is not served: this server shows a session at its latest checkpoint only"
-)
 
 
 async def _with_values(conversations: Conversations, session: Session) -> dict[str, Any]:
@@ -124,12 +131,13 @@ async def delete_thread(
 async def _state_at(
     conversations: Conversations, thread_id: UUID, owner: str, checkpoint_id: str | None
 ) -> StateSnapshot:
-    conversation = await conversations.conversation(thread_id, owner)
-    state = conversation.state
-    latest_checkpoint_id = state.config.get("configurable", {}).get("checkpoint_id")
-    if checkpoint_id is not None and checkpoint_id != latest_checkpoint_id:
-        raise HTTPException(404, _NOT_SERVED.format(checkpoint_id))
-    return state
+    session = await conversations.session(thread_id, owner)
+    if checkpoint_id is None:
+        return await conversations.latest_state(session)
+    try:
+        return await conversations.state_at(session, checkpoint_id)
+    except UnknownCheckpoint as unknown:
+        raise HTTPException(404, str(unknown)) from None
 
 
 @router.get("/{thread_id}/state")
@@ -142,11 +150,37 @@ async def get_state(
     return JSON(thread_state(await _state_at(conversations, thread_id, owner, None)))
 
 
+@router.post("/{thread_id}/state")
+async def update_state(
+    thread_id: UUID, body: StateUpdateBody, conversations: ConversationsDep, owner: OwnerDep
+) -> JSON:
+    if isinstance(body.values, list):
+        raise HTTPException(422, "values: one update at a time (an object), not a list")
+    checkpoint = _checkpoint_id(body.checkpoint) or body.checkpoint_id
+    try:
+        new_checkpoint_id = await conversations.update_state(
+            thread_id, owner, body.values, as_node=body.as_node, from_checkpoint=checkpoint
+        )
+    except UnknownCheckpoint as unknown:
+        raise HTTPException(404, str(unknown)) from None
+    except (InvalidUpdateError, ValueError) as invalid:
+        raise HTTPException(422, f"the state update was refused: {invalid}") from None
+    return JSON(
+        {
+            "checkpoint": {
+                "thread_id": str(thread_id),
+                "checkpoint_ns": "",
+                "checkpoint_id": new_checkpoint_id,
+            }
+        }
+    )
+
+
 @router.post("/{thread_id}/state/checkpoint")
 async def get_state_at_checkpoint(
     thread_id: UUID, body: StateAtCheckpointBody, conversations: ConversationsDep, owner: OwnerDep
 ) -> JSON:
-    state = await _state_at(conversations, thread_id, owner, body.checkpoint.checkpoint_id)
+    state = await _state_at(conversations, thread_id, owner, _checkpoint_id(body.checkpoint))
     return JSON(thread_state(state))
 
 
@@ -157,30 +191,32 @@ async def get_state_by_checkpoint_id(
     return JSON(thread_state(await _state_at(conversations, thread_id, owner, checkpoint_id)))
 
 
-def _before_id(before: CheckpointRef | str | None) -> str | None:
-    return before.checkpoint_id if isinstance(before, CheckpointRef) else before
+def _checkpoint_id(ref: CheckpointRef | str | None) -> str | None:
+    return ref.checkpoint_id if isinstance(ref, CheckpointRef) else ref
 
 
 async def _history(
     conversations: Conversations,
     thread_id: UUID,
     owner: str,
-    limit: int,
-    before: str | None,
+    query: HistoryQuery,
 ) -> JSON:
     session = await conversations.session(thread_id, owner)
-    states = await conversations.history(session)
-    if before is not None:
-        ids = [s.config["configurable"]["checkpoint_id"] for s in states]
-        states = states[ids.index(before) + 1 :] if before in ids else []
-    return JSON([thread_state(s) for s in states[:limit]])
+    states = await conversations.history(
+        session,
+        limit=query.limit,
+        before=_checkpoint_id(query.before),
+        checkpoint_id=_checkpoint_id(query.checkpoint),
+        metadata=query.metadata,
+    )
+    return JSON([thread_state(s) for s in states])
 
 
 @router.post("/{thread_id}/history")
 async def post_history(
     thread_id: UUID, body: HistoryQueryBody, conversations: ConversationsDep, owner: OwnerDep
 ) -> JSON:
-    return await _history(conversations, thread_id, owner, body.limit, _before_id(body.before))
+    return await _history(conversations, thread_id, owner, body)
 
 
 @router.get("/{thread_id}/history")
@@ -193,4 +229,4 @@ async def get_history(
 ) -> JSON:
     if not 1 <= limit <= 1000:
         raise HTTPException(422, "limit: must be from 1 to 1000")
-    return await _history(conversations, thread_id, owner, limit, before)
+    return await _history(conversations, thread_id, owner, HistoryQuery(limit=limit, before=before))
