@@ -44,9 +44,15 @@ class LatestCheckpoints:
         self._writes: dict[str, tuple[str | None, list[tuple[Any, PendingWrite]]]] = {}
 
     def get(self, thread_id: str) -> CheckpointTuple | None:
+        """The session's remembered checkpoint, unless writes were saved on it since: pending
+        writes, which only PostgreSQL has all of."""
         found = self._tuples.get(thread_id)
-        if found is not None:
-            self._tuples.move_to_end(thread_id)
+        if found is None:
+            return None
+        anchor, noted = self._writes.get(thread_id, (None, []))
+        if noted and anchor == checkpoint_id(found.config):
+            return None
+        self._tuples.move_to_end(thread_id)
         return found
 
     def remember(self, saved: CheckpointTuple) -> None:
@@ -74,12 +80,9 @@ class LatestCheckpoints:
         task_id: str,
         task_path: str,
     ) -> None:
-        """Notes writes saved on a checkpoint: delta writes are what its next checkpoint is
-        made of; any other write makes what is remembered of the session stale."""
+        """Notes writes saved on a checkpoint: its next checkpoint's delta channels are made of
+        them."""
         thread_id = config["configurable"]["thread_id"]
-        if any(channel not in self._channels for channel, _ in writes):
-            self.forget(thread_id)
-            return
         anchor = checkpoint_id(config)
         noted_anchor, noted = self._writes.get(thread_id, (None, []))
         if noted_anchor != anchor:

@@ -134,13 +134,15 @@ def test_a_checkpoint_whose_parent_is_not_remembered_is_forgotten() -> None:
     assert memory.get("t") is None
 
 
-def test_a_write_to_another_channel_forgets_the_session() -> None:
+def test_writes_pending_on_the_remembered_checkpoint_are_read_from_postgresql() -> None:
     memory = _remembering("hello")
     memory.wrote(_config("c1"), [("branch:to:model", None)], "a", INPUT_PATH)
+    memory.wrote(_config("c1"), [("messages", [HumanMessage("again")])], "a", INPUT_PATH)
+    # Pending writes of c1: only PostgreSQL has them with the checkpoint.
     assert memory.get("t") is None
-    # Nor is what follows built on it.
+    # The checkpoint made of them is remembered, its other channels' writes aside.
     memory.saved(_checkpoint("c2", "c1"))
-    assert memory.get("t") is None
+    assert _texts(memory.get("t")) == ["hello", "again"]
 
 
 def test_the_least_recently_used_session_goes_first() -> None:
