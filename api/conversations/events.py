@@ -33,6 +33,10 @@ class Update:
 
 @dataclass(frozen=True)
 class Token:
+    """A chunk of the reply as the model streamed it. `content` is its text: empty for the
+    chunks that carry none (the first, with the role; the last ones, with why the reply ended
+    and any usage), which only the clients that take chunks whole are sent."""
+
     content: str
     # The model's chunk and the graph's metadata about it, for clients that want them whole.
     chunk: AIMessageChunk

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from typing import Literal
 
@@ -13,9 +13,16 @@ from api.conversations.failures import Failure, TurnRefused
 
 OnDisconnect = Literal["continue", "cancel"]
 
+
 # The moments a front door may wait for before it answers.
-_ACCEPTED = (Accepted, Failure)
-_STARTED = (Token, Reply, Failure)
+def _accepted(event: TurnEvent) -> bool:
+    return isinstance(event, Accepted | Failure)
+
+
+def _started(event: TurnEvent) -> bool:
+    # A chunk without text (the model's role chunk) shows a client nothing: until the first
+    # text, a failure is still an honest status rather than a reply cut off before it began.
+    return isinstance(event, Reply | Failure) or (isinstance(event, Token) and bool(event.content))
 
 
 class Turn:
@@ -34,12 +41,12 @@ class Turn:
 
     async def accepted(self) -> None:
         """Returns once the turn holds its session's lock; TurnRefused if it never will."""
-        await self._until(_ACCEPTED)
+        await self._until(_accepted)
 
     async def started(self) -> None:
-        """Returns once the reply's first token is out (or the turn ended without one);
+        """Returns once the reply's first token of text is out (or the turn ended without one);
         TurnRefused if the turn failed before that: it was refused, or its model failed."""
-        await self._until(_STARTED)
+        await self._until(_started)
 
     async def events(
         self, heartbeat_seconds: float | None = None
@@ -69,8 +76,8 @@ class Turn:
             if not self._ended and on_disconnect == "cancel":
                 self._task.cancel()
 
-    async def _until(self, moment: tuple[type[TurnEvent], ...]) -> None:
-        while not any(isinstance(event, moment) for event in self._unread):
+    async def _until(self, moment: Callable[[TurnEvent], bool]) -> None:
+        while not any(moment(event) for event in self._unread):
             if self._ended:
                 return
             event = await self._next(None)

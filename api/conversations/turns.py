@@ -241,9 +241,10 @@ class TurnRunner:
                 if event["metadata"].get("langgraph_node") != MODEL_NODE:
                     continue
                 chunk = event["data"]["chunk"]
-                # Role, finish and usage chunks carry no text.
-                if text := chunk.text:
-                    events.put_nowait(Token(text, chunk, event["metadata"]))
+                # Every chunk, as langgraph-api streams them; the role, finish and usage
+                # chunks carry no text, and are no token of the reply.
+                events.put_nowait(Token(chunk.text, chunk, event["metadata"]))
+                if chunk.text:
                     observer.token()
             elif kind == "on_chat_model_end":
                 if event["metadata"].get("langgraph_node") == MODEL_NODE:

@@ -19,14 +19,16 @@ from api.store.locks import LOCK_HELD
 # below asks the same with `owner = %(owner)s` on the row it reads.
 OWNED = "EXISTS (SELECT 1 FROM chat_sessions WHERE id = %(key)s::uuid AND owner = %(owner)s)"
 
-_COLUMNS = "id, created_at, updated_at, metadata"
+# Null until the session's first turn (or state written by hand) is saved.
+_HAS_TURN = "latest_checkpoint_id IS NOT NULL AS has_turn"
+_COLUMNS = f"id, created_at, updated_at, metadata, {_HAS_TURN}"
 # A turn changes the session too: its latest checkpoint says when, so a turn writes nothing here.
 _UPDATED_AT = (
     "greatest(updated_at, (SELECT max((c.checkpoint ->> 'ts')::timestamptz) FROM checkpoints c"
     " WHERE c.thread_id = chat_sessions.id::text AND c.checkpoint_ns = ''))"
 )
 _BUSY = LOCK_HELD.format(key="id::text")
-_READ = f"id, created_at, {_UPDATED_AT} AS updated_at, metadata, {_BUSY} AS busy"
+_READ = f"id, created_at, {_UPDATED_AT} AS updated_at, metadata, {_HAS_TURN}, {_BUSY} AS busy"
 
 SortKey = Literal["created_at", "updated_at", "thread_id"]
 _SORT_COLUMNS: dict[str, str] = {
@@ -43,11 +45,15 @@ class Session:
     updated_at: datetime | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     busy: bool = False
+    # Whether a turn of it has been saved (or a state written by hand): a session only created
+    # has none.
+    has_turn: bool = False
 
 
 @dataclass(frozen=True)
 class SessionQuery:
-    """Which sessions to find: those whose metadata, laid over `defaults`, holds `contains`."""
+    """Which sessions to find: those whose metadata holds `contains`. The metadata of a session
+    with a turn saved is laid over `defaults`; a session without one has its own only."""
 
     contains: dict[str, Any] = field(default_factory=dict)
     defaults: dict[str, Any] = field(default_factory=dict)
@@ -66,6 +72,7 @@ def _session(row: DictRow) -> Session:
         updated_at=row.get("updated_at"),
         metadata=row.get("metadata") or {},
         busy=bool(row.get("busy", False)),
+        has_turn=bool(row.get("has_turn", False)),
     )
 
 
@@ -150,7 +157,10 @@ class Sessions:
         where = ["owner = %(owner)s"]
         params: dict[str, Any] = {"owner": owner, "limit": limit, "offset": offset}
         if contains:
-            where.append("(%(defaults)s::jsonb || metadata) @> %(contains)s::jsonb")
+            where.append(
+                "(CASE WHEN latest_checkpoint_id IS NULL THEN '{}'::jsonb"
+                " ELSE %(defaults)s::jsonb END || metadata) @> %(contains)s::jsonb"
+            )
             params |= {"defaults": Jsonb(query.defaults), "contains": Jsonb(contains)}
         if query.ids is not None:
             where.append("id = ANY(%(ids)s)")

@@ -20,7 +20,8 @@ def chat_sse(event: TurnEvent | None) -> Iterable[bytes]:
     if event is None:
         return (HEARTBEAT,)
     if isinstance(event, Token):
-        return (_sse("token", content=event.content),)
+        # A chunk without text (the model's role or finish chunk) is no token of the reply.
+        return (_sse("token", content=event.content),) if event.content else ()
     if isinstance(event, Reply):
         return (_sse("end", message_id=event.message_id),)
     if isinstance(event, Failure):
@@ -31,7 +32,7 @@ def chat_sse(event: TurnEvent | None) -> Iterable[bytes]:
 # The reply itself, then a newline; if the reply breaks off, a last line says so.
 def chat_text(event: TurnEvent | None) -> Iterable[bytes]:
     if isinstance(event, Token):
-        return (event.content.encode(),)
+        return (event.content.encode(),) if event.content else ()
     if isinstance(event, Reply):
         return (b"\n",)
     if isinstance(event, Failure):

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from fastapi.sse import format_sse_event
-from langchain_core.messages import AIMessageChunk
+from langchain_core.messages import AIMessageChunk, message_chunk_to_message
 
 from api.conversations import Failure, Reply, Token, TurnEvent, Update, Values
 from api.routes.langgraph.responses import GRAPH_METADATA, dumps
@@ -53,10 +53,12 @@ class RunEncoder:
             return
 
     def _token(self, token: Token) -> Iterable[bytes]:
+        # Every chunk of the model, text or not, as langgraph-api sends them; asked for both
+        # modes, it sends `messages-tuple` only.
         if "messages-tuple" in self._modes:
             metadata = {**token.metadata, **self._run_metadata}
             yield run_event("messages", [token.chunk, metadata])
-        if "messages" in self._modes:
+        elif "messages" in self._modes:
             message_id = str(token.chunk.id)
             if message_id in self._partial:
                 self._partial[message_id] += token.chunk
@@ -64,4 +66,6 @@ class RunEncoder:
                 self._partial[message_id] = token.chunk
                 metadata = {**token.metadata, **self._run_metadata}
                 yield run_event("messages/metadata", {message_id: {"metadata": metadata}})
-            yield run_event("messages/partial", [self._partial[message_id]])
+            # The message so far as a whole message (`ai`), not a chunk.
+            partial = message_chunk_to_message(self._partial[message_id])
+            yield run_event("messages/partial", [partial])

@@ -53,6 +53,14 @@ BEFORE_THE_FIRST_TOKEN = [
         id="502-sse",
     ),
     pytest.param({"stall_seconds": 5.0}, "*/*", 504, "the model did not answer in time", id="504"),
+    # The model's first chunk, with its role and no text, is no token: the reply had not begun.
+    pytest.param(
+        {"cut_after_tokens": 0},
+        "text/event-stream",
+        502,
+        "the connection to the model server failed",
+        id="502-after-the-role-chunk",
+    ),
 ]
 
 

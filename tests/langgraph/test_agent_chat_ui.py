@@ -15,23 +15,11 @@ import httpx
 import pytest
 
 from tests.support.chat_client import new_session, say
+from tests.support.reference import same_metadata_keys, shape
 
 JS = Path(__file__).resolve().parent / "js"
 BOB = "Hi, my name is Bob!"
 HELLO_BOB = "Hello Bob! It's nice to meet you. How can I help you today?"
-# Keys of a token's metadata that only langgraph-api's own deployment has to tell (and the
-# checkpoint a run was asked to start from, which it copies in from the run's config).
-SERVER_ONLY_METADATA = {
-    "checkpoint_id",
-    "created_by",
-    "run_attempt",
-    "langgraph_version",
-    "langgraph_api_version",
-    "langgraph_plan",
-    "langgraph_host",
-    "langgraph_api_url",
-    "ls_temperature",
-}
 
 
 @pytest.fixture(scope="session")
@@ -121,23 +109,16 @@ async def test_agent_chat_ui_with_an_api_key(
     assert [t["thread_id"] for t in seen["searched"]] == [seen["thread"]["thread_id"]]
 
 
-def _shape(value: Any) -> Any:
-    """The structure of a JSON value: keys and kinds, without the values themselves."""
-    if isinstance(value, dict):
-        return {key: _shape(item) for key, item in sorted(value.items())}
-    if isinstance(value, list):
-        return [_shape(value[0])] if value else []
-    return type(value).__name__
-
-
 def _names(run: dict[str, Any]) -> list[str]:
-    # langgraph dev also sends the model's empty role and finish chunks: runs of `messages`
-    # are compared as one.
-    return [name for name, _ in itertools.groupby(e["event"] for e in run["events"])]
+    return [e["event"] for e in run["events"]]
 
 
 def _first(run: dict[str, Any], name: str) -> Any:
     return next(e["data"] for e in run["events"] if e["event"] == name)
+
+
+def _last(run: dict[str, Any], name: str) -> Any:
+    return [e["data"] for e in run["events"] if e["event"] == name][-1]
 
 
 async def test_the_same_calls_as_against_langgraph_dev(
@@ -149,19 +130,26 @@ async def test_the_same_calls_as_against_langgraph_dev(
         _agent_chat_ui(node_sdk, langgraph_dev),
     )
     for turn in ("first", "second"):
+        # Every chunk of the model, the empty role chunk first and the finish chunks last.
         assert _names(ours[turn]) == _names(theirs[turn])
-        assert _names(ours[turn]) == ["metadata", "values", "messages", "updates", "values"]
+        names = [name for name, _ in itertools.groupby(_names(ours[turn]))]
+        assert names == ["metadata", "values", "messages", "updates", "values"]
         assert _tokens(ours[turn]) == _tokens(theirs[turn])
         for name in ("values", "updates"):
-            assert _shape(_first(ours[turn], name)) == _shape(_first(theirs[turn], name))
-        our_chunk, our_metadata = _first(ours[turn], "messages")
-        their_chunk, their_metadata = _first(theirs[turn], "messages")
-        assert _shape(our_chunk) == _shape(their_chunk)
-        assert set(their_metadata) - set(our_metadata) <= SERVER_ONLY_METADATA
-        assert our_metadata["langgraph_node"] == their_metadata["langgraph_node"] == "model"
+            assert shape(_first(ours[turn], name)) == shape(_first(theirs[turn], name))
+        for chunk_of in (_first, _last):
+            our_chunk, our_metadata = chunk_of(ours[turn], "messages")
+            their_chunk, their_metadata = chunk_of(theirs[turn], "messages")
+            assert shape(our_chunk) == shape(their_chunk)
+            assert our_chunk["content"] == their_chunk["content"] == ""
+            assert our_chunk["response_metadata"] == their_chunk["response_metadata"]
+            assert same_metadata_keys(our_metadata, their_metadata)
+            assert our_metadata["langgraph_node"] == their_metadata["langgraph_node"] == "model"
     assert set(theirs["thread"]) <= set(ours["thread"])
+    assert theirs["thread"]["metadata"] == ours["thread"]["metadata"] == {}
     assert set(theirs["searched"][0]) <= set(ours["searched"][0])
-    assert _shape(ours["after"][0]["values"]) == _shape(theirs["after"][0]["values"])
+    assert theirs["searched"][0]["metadata"] == ours["searched"][0]["metadata"]
+    assert shape(ours["after"][0]["values"]) == shape(theirs["after"][0]["values"])
     assert set(ours["after"][0]) == set(theirs["after"][0])
     assert set(ours["after"][0]["checkpoint"]) == set(theirs["after"][0]["checkpoint"])
     # Where the two part on purpose: langgraph dev branches from an older checkpoint; this

@@ -24,7 +24,8 @@ async def say(http: httpx.AsyncClient, session_id: str, message: str) -> str:
 
 def parse_sse(body: str) -> list[tuple[str, dict[str, object]]]:
     events = []
-    for block in body.strip().split("\n\n"):
+    # langgraph-api ends its lines with CRLF.
+    for block in body.replace("\r\n", "\n").strip().split("\n\n"):
         fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
         if "event" in fields:
             events.append((fields["event"], json.loads(fields["data"])))

@@ -24,9 +24,18 @@ def _events(modes: set[str], *events: TurnEvent | None) -> list[tuple[str, Any]]
     return parse_sse(_stream(modes, *events))
 
 
-def _token(text: str, message_id: str = "reply-1") -> Token:
-    chunk = AIMessageChunk(content=text, id=message_id)
+def _token(text: str, message_id: str = "reply-1", **fields: Any) -> Token:
+    chunk = AIMessageChunk(content=text, id=message_id, **fields)
     return Token(text, chunk, {"langgraph_node": "model", "run_id": "the graph's"})
+
+
+# How a model's reply streams: a role chunk and a finish chunk, both without text, around it.
+ROLE = _token("", response_metadata={"model_provider": "openai"})
+FINISH = _token(
+    "",
+    response_metadata={"finish_reason": "stop", "model_name": "gpt-4o-mini"},
+    usage_metadata={"input_tokens": 9, "output_tokens": 2, "total_tokens": 11},
+)
 
 
 def test_values_and_updates_go_only_to_the_modes_that_asked() -> None:
@@ -52,16 +61,26 @@ def test_messages_tuple_sends_each_chunk_with_the_run_s_metadata() -> None:
         assert metadata == {"langgraph_node": "model", **RUN}
 
 
+def test_messages_tuple_sends_the_chunks_without_text_too() -> None:
+    events = _events({"messages-tuple"}, ROLE, _token("Hi"), FINISH)
+    chunks = [chunk for _, (chunk, _) in events]
+    assert [c["content"] for c in chunks] == ["", "Hi", ""]
+    assert chunks[0]["response_metadata"] == {"model_provider": "openai"}
+    assert chunks[-1]["response_metadata"]["finish_reason"] == "stop"
+    assert chunks[-1]["usage_metadata"]["total_tokens"] == 11
+
+
 def test_messages_sends_the_metadata_once_then_the_message_so_far() -> None:
-    events = _events({"messages"}, _token("Hel"), _token("lo"), _token("!"))
-    assert [name for name, _ in events] == [
-        "messages/metadata",
-        "messages/partial",
-        "messages/partial",
-        "messages/partial",
-    ]
+    events = _events({"messages"}, ROLE, _token("Hel"), _token("lo"), _token("!"), FINISH)
+    assert [name for name, _ in events] == ["messages/metadata"] + ["messages/partial"] * 5
     assert events[0][1] == {"reply-1": {"metadata": {"langgraph_node": "model", **RUN}}}
-    assert [data[0]["content"] for _, data in events[1:]] == ["Hel", "Hello", "Hello!"]
+    partial = [data[0] for _, data in events[1:]]
+    assert [m["content"] for m in partial] == ["", "Hel", "Hello", "Hello!", "Hello!"]
+    # Whole messages so far, as langgraph-api sends them, not chunks.
+    assert {m["type"] for m in partial} == {"ai"}
+    assert "chunk_position" not in partial[0]
+    assert partial[-1]["response_metadata"]["finish_reason"] == "stop"
+    assert partial[-1]["usage_metadata"]["total_tokens"] == 11
 
 
 def test_messages_keeps_two_messages_apart() -> None:
@@ -74,9 +93,10 @@ def test_messages_keeps_two_messages_apart() -> None:
     ]
 
 
-def test_both_message_modes_at_once() -> None:
-    names = [name for name, _ in _events({"messages", "messages-tuple"}, _token("Hi"))]
-    assert names == ["messages", "messages/metadata", "messages/partial"]
+def test_both_message_modes_at_once_send_the_chunks_only() -> None:
+    # As langgraph-api does: `messages-tuple` asked for, it sends no `messages/partial`.
+    names = [name for name, _ in _events({"messages", "messages-tuple"}, ROLE, _token("Hi"))]
+    assert names == ["messages", "messages"]
 
 
 def test_tokens_go_to_no_other_mode() -> None:

@@ -55,6 +55,21 @@ async def test_started_waits_for_the_first_token_and_the_stream_replays_what_cam
     assert turn.ended
 
 
+async def test_a_chunk_without_text_has_not_started_the_reply(
+    running: asyncio.Task[None],
+) -> None:
+    # The model's role chunk comes first, with no text: a failure after it is still a status.
+    role = _token("")
+    turn = Turn(running, _queued(Accepted(), role, Failure(502, "the connection failed")))
+    with pytest.raises(TurnRefused) as refused:
+        await turn.started()
+    assert refused.value.failure.status == 502
+
+    turn = Turn(running, _queued(Accepted(), role, _token("Hel")))
+    await turn.started()
+    assert not turn.ended
+
+
 async def test_accepted_returns_before_the_model_has_said_anything(
     running: asyncio.Task[None],
 ) -> None:

@@ -17,7 +17,9 @@ GRAPH_ID = "chat"
 # langgraph-api names a graph's system assistant uuid5(this namespace, graph id): clients that
 # know the id (Agent Chat UI takes it as a setting) find the same assistant here.
 ASSISTANT_ID = str(uuid5(UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8"), GRAPH_ID))
-# Every session is a thread of the one graph, whichever door it came in by.
+# Every session is a thread of the one graph, whichever door it came in by. A thread tells so in
+# its metadata once a turn of it is saved: langgraph-api writes these there when a run is made,
+# and clients list a graph's threads by them (Agent Chat UI, titled by the first message).
 GRAPH_METADATA: dict[str, Any] = {"graph_id": GRAPH_ID, "assistant_id": ASSISTANT_ID}
 
 
@@ -49,6 +51,12 @@ def assistant(created_at: datetime) -> dict[str, Any]:
     }
 
 
+def _metadata(session: Session) -> dict[str, Any]:
+    # A thread whose first message failed or was refused is none of the graph's threads yet:
+    # listed as one, it would be an entry with nothing in it.
+    return {**GRAPH_METADATA, **session.metadata} if session.has_turn else session.metadata
+
+
 def thread(session: Session, values: dict[str, Any] | None) -> dict[str, Any]:
     updated_at = session.updated_at or session.created_at
     return {
@@ -56,7 +64,7 @@ def thread(session: Session, values: dict[str, Any] | None) -> dict[str, Any]:
         "created_at": session.created_at,
         "updated_at": updated_at,
         "state_updated_at": updated_at,
-        "metadata": {**GRAPH_METADATA, **session.metadata},
+        "metadata": _metadata(session),
         "status": "busy" if session.busy else "idle",
         "config": {},
         "values": values or {},
