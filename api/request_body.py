@@ -85,10 +85,11 @@ def _text(body: bytes) -> str:
         raise HTTPException(400, "the body is not valid UTF-8 text") from None
 
 
-async def read_json(request: Request, max_bytes: int) -> Any:
+async def read_json(request: Request, max_bytes: int, extra_bytes: int = 0) -> Any:
     """A JSON body, whatever its Content-Type (LangGraph Studio sends JSON as text/plain);
-    an empty body is an empty object."""
-    limit = max_bytes * _JSON_EXPANSION + _JSON_OVERHEAD
+    an empty body is an empty object. It may hold a message of `max_bytes`, and `extra_bytes`
+    more (a run's attachments, in base64)."""
+    limit = max_bytes * _JSON_EXPANSION + extra_bytes + _JSON_OVERHEAD
     text = _text(await _read_body(request, limit, f"the body is larger than {limit} bytes"))
     return _parse_json(text) if text.strip() else {}
 
@@ -110,14 +111,21 @@ async def read_message(request: Request, max_bytes: int) -> str:
 
 def check_message(message: str, max_bytes: int) -> str:
     """The message, if it keeps the rules every front door applies; else an HTTP 4xx."""
+    check_text(message, max_bytes)
+    if not message.strip():
+        raise HTTPException(422, "the message is empty")
+    return message
+
+
+def check_text(text: str, max_bytes: int) -> str:
+    """The text of a message, which may be empty when the message has attachments: within
+    `max_bytes` of UTF-8, with no control characters; else an HTTP 4xx."""
     try:
-        size = len(message.encode("utf-8"))
+        size = len(text.encode("utf-8"))
     except UnicodeEncodeError:
         raise HTTPException(422, "the message contains unpaired surrogates") from None
     if size > max_bytes:
         raise _too_large(_message_too_large(max_bytes))
-    if _CONTROL_CHARACTERS.search(message):
+    if _CONTROL_CHARACTERS.search(text):
         raise HTTPException(422, "the message contains control characters")
-    if not message.strip():
-        raise HTTPException(422, "the message is empty")
-    return message
+    return text

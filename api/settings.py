@@ -28,6 +28,8 @@ class Settings(ModelSettings):
     # the clients' regenerate, edit and branches need them), or its last this many turns.
     checkpoint_history: Literal["all"] | Annotated[int, Field(ge=0)] = "all"
     max_message_bytes: int = Field(default=32 * 1024, ge=1)
+    # Decoded bytes of the images and files one message may carry (LangGraph runs); 0: none.
+    max_attachment_bytes: int = Field(default=5 * 1024 * 1024, ge=0)
     on_disconnect: OnDisconnect = "continue"
     heartbeat_seconds: float = Field(default=15.0, gt=0)
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)

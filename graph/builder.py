@@ -11,6 +11,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
+from graph.attachments import countable, for_model
 from graph.model import ModelSettings, make_chat_model
 from graph.state import ChatState
 
@@ -34,13 +35,14 @@ def context_window(
     as fits in `max_tokens`, starting on a user message.
 
     What `trim_messages(strategy="last", start_on="human", include_system=True)` gives, found
-    from the end so that a turn's cost does not grow with the conversation's length.
+    from the end so that a turn's cost does not grow with the conversation's length. A file
+    counts as an image does, a fixed cost, not the characters of its base64.
     """
     prompt = [SystemMessage(system_prompt)] if system_prompt else []
     budget = max_tokens - count_tokens_approximately(prompt)
     start, used = len(messages), 0
     while start > 0:
-        used += count_tokens_approximately(messages[start - 1 : start])
+        used += count_tokens_approximately([countable(messages[start - 1])])
         if used > budget:
             break
         start -= 1
@@ -67,7 +69,7 @@ def build_graph(
         window = context_window(
             state["messages"], current.system_prompt, current.max_context_tokens
         )
-        reply = await chat_model.ainvoke(window, config)
+        reply = await chat_model.ainvoke(for_model(window), config)
         return {"messages": [reply]}
 
     builder = StateGraph(ChatState)

@@ -27,6 +27,7 @@ from api.schemas import (
     invalid,
 )
 from api.streaming.chat import stream_response, wants_event_stream
+from graph.attachments import attachments
 
 router = APIRouter(
     prefix="/chat", tags=["chat"], dependencies=[Depends(get_owner)], responses=COMMON
@@ -35,11 +36,19 @@ router = APIRouter(
 _ROLES: dict[str, Literal["user", "assistant"]] = {"human": "user", "ai": "assistant"}
 
 
+def _shown(message: BaseMessage) -> str:
+    """A message's text, then a line in place of each image or file it holds."""
+    if isinstance(message.content, str):
+        return message.content
+    described = [attachment.describe() for attachment in attachments(message)]
+    return "\n".join([message.text, *described] if message.text else described)
+
+
 def chat_messages(messages: list[BaseMessage]) -> list[ChatMessage]:
     """The user's and the assistant's messages, as the /chat API shows them."""
     # add_messages gives every message it stores an id.
     return [
-        ChatMessage(id=m.id or "", role=_ROLES[m.type], content=m.text)
+        ChatMessage(id=m.id or "", role=_ROLES[m.type], content=_shown(m))
         for m in messages
         if m.type in _ROLES
     ]

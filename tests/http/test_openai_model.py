@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
+import pytest
 
 from api.main import create_app
 from api.settings import Settings
 from devtools.openai_stub import StubBehaviour
+from tests.support.attachments import (
+    PDF_BASE64,
+    PNG_BASE64,
+    chat_ui_image,
+    chat_ui_pdf,
+    run_with,
+    user_message,
+    v0_pdf,
+)
 from tests.support.chat_client import new_session, parse_sse, say
 from tests.support.servers import serve
 
@@ -103,3 +115,54 @@ async def test_untransformed_messages_send_the_same_request(
         "role": "user",
         "content": [{"type": "text", "text": "What's "}, {"type": "text", "text": "my name?"}],
     }
+
+
+@pytest.mark.parametrize("untransformed", [True, False], ids=["untransformed", "sdk"])
+async def test_images_and_files_reach_the_model_as_openai_parts(
+    settings: Settings, openai_stub_url: str, stub_behaviour: StubBehaviour, untransformed: bool
+) -> None:
+    settings = settings.model_copy(
+        update={"openai_base_url": openai_stub_url, "openai_untransformed_messages": untransformed}
+    )
+    # Agent Chat UI's blocks today, its PDF as it sent it before @langchain/core 1.0, and an
+    # image_url given as a bare string: each would reach the model server as it came, or
+    # without its file name, but for graph/attachments.py.
+    message = user_message(
+        chat_ui_image(),
+        chat_ui_pdf(),
+        v0_pdf(filename="old.pdf"),
+        {"type": "image_url", "image_url": f"data:image/png;base64,{PNG_BASE64}"},
+    )
+    async with (
+        serve(create_app(settings)) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as http,
+    ):
+        session_id = await new_session(http)
+        response = await http.post(f"/threads/{session_id}/runs/wait", json=run_with(message))
+        assert response.status_code == 200, response.text
+        assert await say(http, session_id, "Thanks!") == "You said: Thanks!\n"
+
+    png = {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG_BASE64}"}}
+
+    def pdf(filename: str) -> dict[str, Any]:
+        data = f"data:application/pdf;base64,{PDF_BASE64}"
+        return {"type": "file", "file": {"file_data": data, "filename": filename}}
+
+    sent = {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": "What is this?"},
+            png,
+            pdf("report.pdf"),
+            pdf("old.pdf"),
+            png,
+        ],
+    }
+    first, second = stub_behaviour.requests
+    assert first["messages"] == [sent]
+    # The conversation goes to the model whole each turn, its attachments with it.
+    assert second["messages"] == [
+        sent,
+        {"role": "assistant", "content": "You said: What is this?"},
+        {"role": "user", "content": "Thanks!"},
+    ]

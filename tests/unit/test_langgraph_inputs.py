@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
@@ -12,6 +13,17 @@ from langchain_core.messages import HumanMessage
 
 from api.routes.langgraph.inputs import input_messages
 from api.routes.langgraph.requests import RunCreate
+from api.settings import Settings
+from tests.support.attachments import (
+    PDF_BASE64,
+    PNG,
+    PNG_BASE64,
+    chat_ui_image,
+    chat_ui_pdf,
+    image_url,
+    user_message,
+    v0_pdf,
+)
 
 MAX_BYTES = 64
 
@@ -61,8 +73,7 @@ def test_messages_keep_their_order_and_ids() -> None:
 
 _RUN_NEEDS_INPUT = (422, 'a run needs input: {"messages": [{"role": "user", ...}]}')
 _USERS_ONLY = 'each input message must be {"role": "user", "content": ...}'
-_TEXT_ONLY = (422, "a message may hold text only")
-_CONTENT = (422, "a message's content must be a string or a list of text blocks")
+_CONTENT = (422, "input.messages.0.content: must be a string or a non-empty list of content blocks")
 
 
 @pytest.mark.parametrize(
@@ -89,10 +100,13 @@ _CONTENT = (422, "a message's content must be a string or a list of text blocks"
             (422, "a message id must be a string"),
         ),
         (
-            {"input": {"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}},
-            _TEXT_ONLY,
+            {"input": {"messages": [{"role": "user", "content": [42]}]}},
+            (
+                422,
+                "input.messages.0.content.0: a content block must be an object or a string, "
+                "not a number",
+            ),
         ),
-        ({"input": {"messages": [{"role": "user", "content": [42]}]}}, _TEXT_ONLY),
         ({"input": {"messages": [{"role": "user", "content": []}]}}, _CONTENT),
         ({"input": {"messages": [{"role": "user", "content": 42}]}}, _CONTENT),
         ({"input": {"messages": [{"role": "user", "content": None}]}}, _CONTENT),
@@ -109,7 +123,6 @@ _CONTENT = (422, "a message's content must be a string or a list of text blocks"
         "assistant",
         "system",
         "number-id",
-        "image",
         "number-block",
         "no-blocks",
         "number-content",
@@ -237,4 +250,269 @@ def test_the_refusal_names_the_block() -> None:
     assert _refusal({"input": {"messages": messages}}) == (
         422,
         "input.messages.1.content.2.text: a text block's text must be a string, not a number",
+    )
+
+
+_WITH_TEXT = {"type": "text", "text": "What is this?"}
+_HTTPS_PNG = "https://example.com/dot.png"
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        image_url(),
+        {"type": "image_url", "image_url": f"data:image/png;base64,{PNG_BASE64}"},
+        {"type": "image_url", "image_url": {"url": _HTTPS_PNG, "detail": "low"}},
+        {"type": "image", "source_type": "base64", "mime_type": "image/png", "data": PNG_BASE64},
+        {"type": "image", "source_type": "url", "url": _HTTPS_PNG},
+        {"type": "image", "base64": PNG_BASE64, "mime_type": "image/png"},
+        {"type": "image", "url": _HTTPS_PNG},
+        {"type": "image", "url": f"data:image/png;base64,{PNG_BASE64}"},
+        chat_ui_image(),
+        v0_pdf(),
+        {"type": "file", "base64": PDF_BASE64, "mime_type": "application/pdf"},
+        chat_ui_pdf(),
+    ],
+    ids=[
+        "image_url",
+        "image_url-string",
+        "image_url-https",
+        "v0-image",
+        "v0-image-url",
+        "v1-image",
+        "v1-image-url",
+        "v1-image-data-url",
+        "chat-ui-image",
+        "v0-file",
+        "v1-file",
+        "chat-ui-file",
+    ],
+)
+def test_each_shape_of_an_attachment_is_kept_as_it_came(block: dict[str, Any]) -> None:
+    [message] = _messages([{"role": "user", "content": [_WITH_TEXT, block], "id": "m-1"}])
+    assert message.content == [_WITH_TEXT, block]
+    assert (message.text, message.id) == ("What is this?", "m-1")
+
+
+def test_a_message_may_be_attachments_alone() -> None:
+    content = [chat_ui_image(), "", chat_ui_pdf()]
+    assert _messages({"role": "user", "content": content})[0].content == content
+
+
+def _block_refusal(block: Any) -> tuple[int, str]:
+    return _refusal({"input": {"messages": [user_message(block)]}})
+
+
+@pytest.mark.parametrize(
+    ("block", "detail"),
+    [
+        (
+            {"type": "audio", "base64": PNG_BASE64, "mime_type": "audio/wav"},
+            ".type: block type 'audio' is not supported: a message may hold text, image_url, "
+            "image, file blocks",
+        ),
+        (
+            {"data": PNG_BASE64},
+            ": a block without a type is not supported: a message may hold text, image_url, "
+            "image, file blocks",
+        ),
+        (
+            {"type": "image_url"},
+            '.image_url: an image_url block needs "image_url": {"url": ...}',
+        ),
+        (
+            {"type": "image_url", "image_url": {"url": 42}},
+            ".image_url.url: an image_url block's url must be a string",
+        ),
+        (
+            {"type": "image_url", "image_url": {"url": _HTTPS_PNG, "detail": "max"}},
+            ".image_url.detail: detail must be one of auto, low, high",
+        ),
+        (
+            {"type": "image_url", "image_url": {"url": "data:image/png,%89PNG"}},
+            ".image_url.url: a data URL must hold base64: data:<MIME type>;base64,<data>",
+        ),
+        (
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,"}},
+            ".image_url.url: the data URL holds no data",
+        ),
+        (
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBOR!w=="}},
+            ".image_url.url: the data is not valid base64",
+        ),
+        (
+            {"type": "image_url", "image_url": "data:image/tiff;base64,SUkqAA=="},
+            ".image_url: unsupported MIME type 'image/tiff': an image may be image/png, "
+            "image/jpeg, image/gif, image/webp",
+        ),
+        (
+            {"type": "image_url", "image_url": "file:///etc/passwd"},
+            ".image_url: the URL of an image must be a data: URL or an http(s) URL",
+        ),
+        (
+            {"type": "image", "mime_type": "image/png"},
+            ': an image block needs its data: "base64" with "mime_type", or "url"',
+        ),
+        (
+            {"type": "image", "source_type": "base64", "mime_type": "image/png"},
+            ': an image block needs its data: "data"',
+        ),
+        (
+            {"type": "image", "source_type": "url"},
+            ': an image block of source_type "url" needs its "url"',
+        ),
+        (
+            {"type": "image", "source_type": "id", "id": "file-123"},
+            ".source_type: source_type 'id' is not supported: send base64 data or a URL",
+        ),
+        (
+            {"type": "image", "base64": PNG_BASE64},
+            ': an image block with base64 data needs its "mime_type"',
+        ),
+        (
+            {"type": "image", "base64": "", "mime_type": "image/png"},
+            ".base64: the data must be a non-empty string",
+        ),
+        (
+            {"type": "image", "base64": PNG_BASE64[:-1], "mime_type": "image/png"},
+            ".base64: the data is not valid base64",
+        ),
+        (
+            {**chat_ui_image(), "data": PNG_BASE64.replace("i", "i\n", 1)},
+            ".data: the data is not valid base64",
+        ),
+        (
+            {**chat_ui_image(), "data": "ïVBOR" + PNG_BASE64[5:]},
+            ".data: the data is not valid base64",
+        ),
+        (
+            {**chat_ui_image(), "mimeType": "image/svg+xml"},
+            ".mimeType: unsupported MIME type 'image/svg+xml': an image may be image/png, "
+            "image/jpeg, image/gif, image/webp",
+        ),
+        (
+            {**v0_pdf(), "mime_type": "text/html"},
+            ".mime_type: unsupported MIME type 'text/html': a file may be application/pdf",
+        ),
+        (
+            {**v0_pdf(), "mime_type": ["application/pdf"]},
+            ".mime_type: the MIME type of a file must be a string",
+        ),
+        (
+            {"type": "file", "url": "https://example.com/report.pdf"},
+            ".url: a file must come as base64 data, not as a URL to fetch",
+        ),
+        (
+            {**chat_ui_pdf(), "metadata": {"filename": "\ud800.pdf"}},
+            ": text may not contain unpaired surrogates",
+        ),
+        (
+            {**image_url(), "cache": 2**64},
+            ": integers must fit in 64 bits",
+        ),
+        (
+            # Stored, then every answer that showed it was a 500.
+            {"type": "text", "text": "hi", "extras": {"note": "\udfff"}},
+            ": text may not contain unpaired surrogates",
+        ),
+    ],
+    ids=[
+        "audio",
+        "no-type",
+        "no-image_url",
+        "url-not-a-string",
+        "bad-detail",
+        "data-url-not-base64",
+        "data-url-empty",
+        "data-url-bad-base64",
+        "data-url-tiff",
+        "file-url",
+        "no-data",
+        "v0-no-data",
+        "v0-no-url",
+        "v0-id",
+        "no-mime-type",
+        "empty-data",
+        "bad-padding",
+        "line-break",
+        "not-ascii",
+        "svg",
+        "html-file",
+        "mime-type-not-a-string",
+        "pdf-from-url",
+        "surrogate",
+        "huge-number",
+        "text-block-surrogate",
+    ],
+)
+def test_a_malformed_attachment_is_422_naming_where(block: dict[str, Any], detail: str) -> None:
+    assert _block_refusal(block) == (422, f"input.messages.0.content.1{detail}")
+
+
+def test_the_refusal_names_the_message_and_the_block() -> None:
+    messages = [user_message(image_url()), user_message(chat_ui_image(), {"type": "video"})]
+    assert _refusal({"input": {"messages": messages}}) == (
+        422,
+        "input.messages.1.content.2.type: block type 'video' is not supported: a message may "
+        "hold text, image_url, image, file blocks",
+    )
+
+
+def test_text_beside_attachments_keeps_the_message_rules() -> None:
+    body = {"input": {"messages": [user_message(image_url(), text="bell\x07")]}}
+    assert _refusal(body) == (422, "the message contains control characters")
+    body = {"input": {"messages": [user_message(image_url(), text="x" * (MAX_BYTES + 1))]}}
+    assert _refusal(body) == (413, f"the message is larger than {MAX_BYTES} bytes")
+    # The text limit counts the text alone: attachments have a limit of their own.
+    [message] = _messages([user_message(image_url(), text="x" * MAX_BYTES)])
+    assert message.text == "x" * MAX_BYTES
+
+
+def _run_with_limit(limit: int, *blocks: dict[str, Any]) -> RunCreate:
+    run = _run(input={"messages": [user_message(*blocks)]})
+    run._max_attachment_bytes = limit
+    return run
+
+
+def test_attachments_are_limited_per_message_by_their_decoded_bytes() -> None:
+    limit = 2 * len(PNG)
+    assert input_messages(_run_with_limit(limit, image_url(), chat_ui_image()), MAX_BYTES)
+    with pytest.raises(HTTPException) as refused:
+        input_messages(_run_with_limit(limit - 1, image_url(), chat_ui_image()), MAX_BYTES)
+    assert (refused.value.status_code, refused.value.detail) == (
+        413,
+        f"input.messages.0: its attachments take {limit} bytes decoded, more than the "
+        f"{limit - 1} a message may carry",
+    )
+    # Each message on its own.
+    run = _run(input={"messages": [user_message(image_url()), user_message(image_url())]})
+    run._max_attachment_bytes = len(PNG)
+    assert len(input_messages(run, MAX_BYTES)) == 2
+
+
+def test_the_default_limit_is_max_attachment_bytes() -> None:
+    limit = Settings.model_fields["max_attachment_bytes"].default
+    assert limit == 5 * 1024 * 1024
+    assert _run().max_attachment_bytes == limit
+    at_limit = base64.b64encode(bytes(limit)).decode()
+    assert _messages([user_message(chat_ui_pdf(at_limit))])
+    over = base64.b64encode(bytes(limit + 1)).decode()
+    assert _block_refusal(chat_ui_pdf(over))[0] == 413
+
+
+def test_an_attachment_s_size_is_its_decoded_bytes() -> None:
+    for size in range(1, 8):
+        data = base64.b64encode(bytes(size)).decode()
+        run = _run_with_limit(size, chat_ui_pdf(data))
+        assert input_messages(run, MAX_BYTES)
+        run = _run_with_limit(size - 1, chat_ui_pdf(data))
+        with pytest.raises(HTTPException, match="more than the"):
+            input_messages(run, MAX_BYTES)
+
+
+def test_a_message_id_must_be_storable() -> None:
+    message = {"role": "user", "content": "hello", "id": "\udfff"}
+    assert _refusal({"input": {"messages": [message]}}) == (
+        422,
+        "input.messages.0.id: text may not contain unpaired surrogates",
     )

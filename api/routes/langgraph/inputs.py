@@ -1,4 +1,5 @@
-"""A run's input, as the LangGraph clients send it, turned into the user's messages."""
+"""A run's input, as the LangGraph clients send it, turned into the user's messages: text,
+and the images and files beside it (`graph/attachments.py`), kept as they came."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from typing import Any
 from fastapi import HTTPException
 from langchain_core.messages import HumanMessage
 
-from api.request_body import check_message
-from api.routes.langgraph.requests import RunCreate
+from api.request_body import check_message, check_text
+from api.routes.langgraph.requests import RunCreate, check_storable
+from graph.attachments import AttachmentError, read_attachment
 
 _USER = {"user", "human"}
 
@@ -25,31 +27,59 @@ def _json_type(value: object) -> str:
     return "an object"
 
 
-def _text_of(content: Any, where: str) -> str:
+def _text(block: dict[str, Any], at: str) -> str:
+    text = block.get("text")
+    if not isinstance(text, str):
+        found = "missing" if "text" not in block else _json_type(text)
+        raise HTTPException(422, f"{at}.text: a text block's text must be a string, not {found}")
+    return text
+
+
+def _check_content(content: Any, where: str, max_bytes: int, max_attachment_bytes: int) -> None:
+    """Text within the rules of /chat, which may be empty beside attachments; attachments well
+    formed and within `max_attachment_bytes` decoded."""
     if isinstance(content, str):
-        return content
-    if isinstance(content, list) and content:
-        texts = []
-        for index, block in enumerate(content):
-            if isinstance(block, str):
-                texts.append(block)
-            elif isinstance(block, dict) and block.get("type") == "text":
-                text = block.get("text")
-                if not isinstance(text, str):
-                    found = "missing" if "text" not in block else _json_type(text)
-                    raise HTTPException(
-                        422,
-                        f"{where}.content.{index}.text: a text block's text must be a string, "
-                        f"not {found}",
-                    )
-                texts.append(text)
-            else:
-                raise HTTPException(422, "a message may hold text only")
-        return "".join(texts)
-    raise HTTPException(422, "a message's content must be a string or a list of text blocks")
+        check_message(content, max_bytes)
+        return
+    if not isinstance(content, list) or not content:
+        raise HTTPException(
+            422, f"{where}.content: must be a string or a non-empty list of content blocks"
+        )
+    texts, attached = [], 0
+    for index, block in enumerate(content):
+        at = f"{where}.content.{index}"
+        if isinstance(block, str):
+            texts.append(block)
+            continue
+        if not isinstance(block, dict):
+            raise HTTPException(
+                422, f"{at}: a content block must be an object or a string, not {_json_type(block)}"
+            )
+        try:
+            # The text itself is held to the message rules below.
+            check_storable({k: v for k, v in block.items() if k != "text"}, "a content block")
+            attachment = read_attachment(block, verify=True)
+        except AttachmentError as error:
+            raise HTTPException(422, f"{at}{error.field}: {error}") from None
+        except ValueError as error:
+            raise HTTPException(422, f"{at}: {error}") from None
+        if attachment is None:
+            texts.append(_text(block, at))
+        else:
+            attached += attachment.size
+    if attached > max_attachment_bytes:
+        raise HTTPException(
+            413,
+            f"{where}: its attachments take {attached} bytes decoded, more than the "
+            f"{max_attachment_bytes} a message may carry",
+        )
+    if attached:
+        check_text("".join(texts), max_bytes)
+    else:
+        check_message("".join(texts), max_bytes)
 
 
-def _message(item: Any, where: str, max_bytes: int) -> HumanMessage:
+def _message(item: Any, where: str, max_bytes: int, max_attachment_bytes: int) -> HumanMessage:
     if isinstance(item, str):
         return HumanMessage(check_message(item, max_bytes))
     if not isinstance(item, dict) or "content" not in item:
@@ -57,10 +87,14 @@ def _message(item: Any, where: str, max_bytes: int) -> HumanMessage:
     kind = item.get("type", item.get("role"))
     if kind not in _USER:
         raise HTTPException(422, f"input messages must be the user's, not {kind!r}")
-    check_message(_text_of(item["content"], where), max_bytes)
+    _check_content(item["content"], where, max_bytes, max_attachment_bytes)
     message_id = item.get("id")
     if message_id is not None and not isinstance(message_id, str):
         raise HTTPException(422, "a message id must be a string")
+    try:
+        check_storable(message_id, "a message id")
+    except ValueError as error:
+        raise HTTPException(422, f"{where}.id: {error}") from None
     return HumanMessage(item["content"], id=message_id)
 
 
@@ -88,7 +122,10 @@ def input_messages(
     if from_checkpoint is not None and not messages:
         return []
     if isinstance(messages, str | dict):
-        return [_message(messages, "input.messages", max_bytes)]
+        return [_message(messages, "input.messages", max_bytes, run.max_attachment_bytes)]
     if not isinstance(messages, list) or not messages:
         raise HTTPException(422, 'a run needs input: {"messages": [{"role": "user", ...}]}')
-    return [_message(item, f"input.messages.{i}", max_bytes) for i, item in enumerate(messages)]
+    return [
+        _message(item, f"input.messages.{i}", max_bytes, run.max_attachment_bytes)
+        for i, item in enumerate(messages)
+    ]

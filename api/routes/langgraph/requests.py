@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
 
 from fastapi import Depends, HTTPException, Request
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from api.conversations import OnDisconnect
 from api.deps import SettingsDep
@@ -34,9 +34,9 @@ MAX_METADATA_BYTES = 64 * 1024
 MAX_OFFSET = 2**63 - 1
 
 
-def _storable_value(value: Any, depth: int) -> None:
+def _storable_value(value: Any, depth: int, what: str = "metadata") -> None:
     if depth > MAX_METADATA_DEPTH:
-        raise ValueError(f"metadata may nest at most {MAX_METADATA_DEPTH} levels deep")
+        raise ValueError(f"{what} may nest at most {MAX_METADATA_DEPTH} levels deep")
     if isinstance(value, str):
         if "\x00" in value:
             raise ValueError("text may not contain the NUL character")
@@ -56,11 +56,17 @@ def _storable_value(value: Any, depth: int) -> None:
             raise ValueError("integers must fit in 64 bits")
     elif isinstance(value, list):
         for item in value:
-            _storable_value(item, depth + 1)
+            _storable_value(item, depth + 1, what)
     elif isinstance(value, dict):
         for key, item in value.items():
-            _storable_value(key, depth + 1)
-            _storable_value(item, depth + 1)
+            _storable_value(key, depth + 1, what)
+            _storable_value(item, depth + 1, what)
+
+
+def check_storable(value: Any, what: str) -> None:
+    """A ValueError unless `value` is JSON that is kept and written back as it came: no NUL
+    character, no unpaired surrogate, no number JSON or 64 bits cannot hold, not too deep."""
+    _storable_value(value, 1, what)
 
 
 def _storable(value: dict[str, Any]) -> dict[str, Any]:
@@ -155,28 +161,49 @@ class RunCreate(_Body):
     interrupt_after: Literal["*"] | list[str] | None = None
     webhook: str | None = None
     after_seconds: float | None = None
+    # MAX_ATTACHMENT_BYTES, as the body was read under it: no field, so a client cannot set it.
+    _max_attachment_bytes: int = PrivateAttr(
+        default=Settings.model_fields["max_attachment_bytes"].default
+    )
 
     @property
     def modes(self) -> set[str]:
         return {self.stream_mode} if isinstance(self.stream_mode, str) else set(self.stream_mode)
 
+    @property
+    def max_attachment_bytes(self) -> int:
+        """Decoded bytes of the attachments each input message may carry."""
+        return self._max_attachment_bytes
+
 
 Body = TypeVar("Body", bound=BaseModel)
 
 
+def _validated(model: type[Body], document: Any) -> Body:
+    try:
+        return model.model_validate(document)
+    except ValidationError as error:
+        # langgraph-api says what is wrong in one string, and its clients expect one.
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors()
+        )
+        raise HTTPException(422, problems) from None
+
+
 def _reader(model: type[Body]) -> Callable[[Request, Settings], Awaitable[Body]]:
     async def read(request: Request, settings: SettingsDep) -> Body:
-        document = await read_json(request, settings.max_message_bytes)
-        try:
-            return model.model_validate(document)
-        except ValidationError as error:
-            # langgraph-api says what is wrong in one string, and its clients expect one.
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors()
-            )
-            raise HTTPException(422, problems) from None
+        return _validated(model, await read_json(request, settings.max_message_bytes))
 
     return read
+
+
+async def _read_run(request: Request, settings: SettingsDep) -> RunCreate:
+    """A run's body, which may hold a message's attachments (in base64) besides its text."""
+    attachments = settings.max_attachment_bytes
+    base64_bytes = -(-attachments // 3) * 4
+    run = _validated(RunCreate, await read_json(request, settings.max_message_bytes, base64_bytes))
+    run._max_attachment_bytes = attachments
+    return run
 
 
 # Each body read from JSON whatever the request's Content-Type, within the size limit.
@@ -187,5 +214,5 @@ StateAtCheckpointBody = Annotated[StateAtCheckpoint, Depends(_reader(StateAtChec
 HistoryQueryBody = Annotated[HistoryQuery, Depends(_reader(HistoryQuery))]
 StateUpdateBody = Annotated[StateUpdate, Depends(_reader(StateUpdate))]
 AssistantSearchBody = Annotated[AssistantSearch, Depends(_reader(AssistantSearch))]
-RunCreateBody = Annotated[RunCreate, Depends(_reader(RunCreate))]
+RunCreateBody = Annotated[RunCreate, Depends(_read_run)]
 AnyBody = Annotated[_Body, Depends(_reader(_Body))]
