@@ -34,6 +34,10 @@ class TurnOvertaken(Exception):
     """Another turn of the session was saved while this one ran: nothing of this one is."""
 
 
+class _NothingToSave(Exception):
+    """The turn needs no save after all: its writes are rolled back."""
+
+
 class TurnSaves:
     def __init__(self, pool: Pool, saver: PooledPostgresSaver, conninfo: str) -> None:
         self._pool = pool
@@ -70,16 +74,23 @@ class TurnSaves:
         try:
             async with conn.transaction():
                 params = {"new": held.checkpoint_id, "session": session_id}
-                advanced = await conn.execute(_ADVANCE, {**params, "started_from": started_from})
+                # One round trip for the whole save; if the compare-and-set changed no row, a
+                # raise rolls the writes back.
+                async with conn.pipeline():
+                    advanced = await conn.execute(
+                        _ADVANCE, {**params, "started_from": started_from}
+                    )
+                    await self._saver.write_held_back(held, conn)
                 if advanced.rowcount != 1:
                     found, latest = await _latest(conn, session_id)
                     if not found:
                         # Deleted while the turn ran: what it wrote would go with the session.
-                        return
+                        raise _NothingToSave
                     if retried and latest == held.checkpoint_id:
-                        return  # the first attempt committed before its connection died
+                        raise _NothingToSave  # the first attempt committed before it was cut
                     raise TurnOvertaken(str(session_id))
-                await self._saver.write_held_back(held, conn)
+        except _NothingToSave:
+            self._saver.forget(str(session_id))
         except BaseException:
             self._saver.forget(str(session_id))
             raise
