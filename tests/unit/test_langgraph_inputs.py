@@ -26,6 +26,7 @@ from tests.support.attachments import (
 )
 
 MAX_BYTES = 64
+MAX_ATTACHMENT_BYTES = Settings.model_fields["max_attachment_bytes"].default
 
 
 def _run(**body: Any) -> RunCreate:
@@ -33,12 +34,12 @@ def _run(**body: Any) -> RunCreate:
 
 
 def _messages(messages: Any) -> list[HumanMessage]:
-    return input_messages(_run(input={"messages": messages}), MAX_BYTES)
+    return input_messages(_run(input={"messages": messages}), MAX_BYTES, MAX_ATTACHMENT_BYTES)
 
 
 def _refusal(body: dict[str, Any]) -> tuple[int, str]:
     with pytest.raises(HTTPException) as refused:
-        input_messages(_run(**body), MAX_BYTES)
+        input_messages(_run(**body), MAX_BYTES, MAX_ATTACHMENT_BYTES)
     return refused.value.status_code, str(refused.value.detail)
 
 
@@ -154,7 +155,7 @@ def test_what_the_server_would_ignore_is_refused_by_name(extra: dict[str, Any], 
 @pytest.mark.parametrize("strategy", ["reject", "enqueue"])
 def test_runs_may_wait_or_be_refused_while_another_runs(strategy: str) -> None:
     run = _run(input={"messages": "hello"}, multitask_strategy=strategy)
-    assert [m.text for m in input_messages(run, MAX_BYTES)] == ["hello"]
+    assert [m.text for m in input_messages(run, MAX_BYTES, MAX_ATTACHMENT_BYTES)] == ["hello"]
 
 
 @pytest.mark.parametrize("strategy", ["rollback", "interrupt"])
@@ -468,17 +469,16 @@ def test_text_beside_attachments_keeps_the_message_rules() -> None:
     assert message.text == "x" * MAX_BYTES
 
 
-def _run_with_limit(limit: int, *blocks: dict[str, Any]) -> RunCreate:
-    run = _run(input={"messages": [user_message(*blocks)]})
-    run._max_attachment_bytes = limit
-    return run
+def _one_message(*blocks: dict[str, Any]) -> RunCreate:
+    return _run(input={"messages": [user_message(*blocks)]})
 
 
 def test_attachments_are_limited_per_message_by_their_decoded_bytes() -> None:
     limit = 2 * len(PNG)
-    assert input_messages(_run_with_limit(limit, image_url(), chat_ui_image()), MAX_BYTES)
+    run = _one_message(image_url(), chat_ui_image())
+    assert input_messages(run, MAX_BYTES, limit)
     with pytest.raises(HTTPException) as refused:
-        input_messages(_run_with_limit(limit - 1, image_url(), chat_ui_image()), MAX_BYTES)
+        input_messages(run, MAX_BYTES, limit - 1)
     assert (refused.value.status_code, refused.value.detail) == (
         413,
         f"input.messages.0: its attachments take {limit} bytes decoded, more than the "
@@ -486,14 +486,12 @@ def test_attachments_are_limited_per_message_by_their_decoded_bytes() -> None:
     )
     # Each message on its own.
     run = _run(input={"messages": [user_message(image_url()), user_message(image_url())]})
-    run._max_attachment_bytes = len(PNG)
-    assert len(input_messages(run, MAX_BYTES)) == 2
+    assert len(input_messages(run, MAX_BYTES, len(PNG))) == 2
 
 
 def test_the_default_limit_is_max_attachment_bytes() -> None:
-    limit = Settings.model_fields["max_attachment_bytes"].default
+    limit = MAX_ATTACHMENT_BYTES
     assert limit == 5 * 1024 * 1024
-    assert _run().max_attachment_bytes == limit
     at_limit = base64.b64encode(bytes(limit)).decode()
     assert _messages([user_message(chat_ui_pdf(at_limit))])
     over = base64.b64encode(bytes(limit + 1)).decode()
@@ -503,11 +501,10 @@ def test_the_default_limit_is_max_attachment_bytes() -> None:
 def test_an_attachment_s_size_is_its_decoded_bytes() -> None:
     for size in range(1, 8):
         data = base64.b64encode(bytes(size)).decode()
-        run = _run_with_limit(size, chat_ui_pdf(data))
-        assert input_messages(run, MAX_BYTES)
-        run = _run_with_limit(size - 1, chat_ui_pdf(data))
+        run = _one_message(chat_ui_pdf(data))
+        assert input_messages(run, MAX_BYTES, size)
         with pytest.raises(HTTPException, match="more than the"):
-            input_messages(run, MAX_BYTES)
+            input_messages(run, MAX_BYTES, size - 1)
 
 
 def test_a_message_id_must_be_storable() -> None:

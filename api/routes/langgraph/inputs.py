@@ -99,7 +99,11 @@ def _message(item: Any, where: str, max_bytes: int, max_attachment_bytes: int) -
 
 
 def input_messages(
-    run: RunCreate, max_bytes: int, *, from_checkpoint: str | None = None
+    run: RunCreate,
+    max_bytes: int,
+    max_attachment_bytes: int,
+    *,
+    from_checkpoint: str | None = None,
 ) -> list[HumanMessage]:
     """The user's messages of a run; a 422 for anything this graph cannot take. A run from a
     checkpoint may have none: it goes on from there (a regenerated reply)."""
@@ -122,10 +126,10 @@ def input_messages(
     if from_checkpoint is not None and not messages:
         return []
     if isinstance(messages, str | dict):
-        return [_message(messages, "input.messages", max_bytes, run.max_attachment_bytes)]
+        return [_message(messages, "input.messages", max_bytes, max_attachment_bytes)]
     if not isinstance(messages, list) or not messages:
         raise HTTPException(422, 'a run needs input: {"messages": [{"role": "user", ...}]}')
     return [
-        _message(item, f"input.messages.{i}", max_bytes, run.max_attachment_bytes)
+        _message(item, f"input.messages.{i}", max_bytes, max_attachment_bytes)
         for i, item in enumerate(messages)
     ]

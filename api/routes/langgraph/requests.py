@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
 
 from fastapi import Depends, HTTPException, Request
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from api.conversations import OnDisconnect
 from api.deps import SettingsDep
@@ -124,12 +124,22 @@ class StateAtCheckpoint(_Body):
 class HistoryQuery(_Body):
     limit: int = Field(default=10, ge=1, le=1000)
     before: CheckpointRef | str | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata | None = None
     checkpoint: CheckpointRef | None = None
 
 
+def _storable_values(value: Any) -> Any:
+    check_storable(value, "values")
+    return value
+
+
+StateValues = Annotated[
+    dict[str, Any] | list[dict[str, Any]] | None, AfterValidator(_storable_values)
+]
+
+
 class StateUpdate(_Body):
-    values: dict[str, Any] | list[dict[str, Any]] | None = None
+    values: StateValues = None
     as_node: str | None = None
     checkpoint: CheckpointRef | None = None
     checkpoint_id: str | None = None
@@ -161,19 +171,10 @@ class RunCreate(_Body):
     interrupt_after: Literal["*"] | list[str] | None = None
     webhook: str | None = None
     after_seconds: float | None = None
-    # MAX_ATTACHMENT_BYTES, as the body was read under it: no field, so a client cannot set it.
-    _max_attachment_bytes: int = PrivateAttr(
-        default=Settings.model_fields["max_attachment_bytes"].default
-    )
 
     @property
     def modes(self) -> set[str]:
         return {self.stream_mode} if isinstance(self.stream_mode, str) else set(self.stream_mode)
-
-    @property
-    def max_attachment_bytes(self) -> int:
-        """Decoded bytes of the attachments each input message may carry."""
-        return self._max_attachment_bytes
 
 
 Body = TypeVar("Body", bound=BaseModel)
@@ -199,11 +200,10 @@ def _reader(model: type[Body]) -> Callable[[Request, Settings], Awaitable[Body]]
 
 async def _read_run(request: Request, settings: SettingsDep) -> RunCreate:
     """A run's body, which may hold a message's attachments (in base64) besides its text."""
-    attachments = settings.max_attachment_bytes
-    base64_bytes = -(-attachments // 3) * 4
-    run = _validated(RunCreate, await read_json(request, settings.max_message_bytes, base64_bytes))
-    run._max_attachment_bytes = attachments
-    return run
+    base64_bytes = -(-settings.max_attachment_bytes // 3) * 4
+    return _validated(
+        RunCreate, await read_json(request, settings.max_message_bytes, base64_bytes)
+    )
 
 
 # Each body read from JSON whatever the request's Content-Type, within the size limit.

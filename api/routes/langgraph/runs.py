@@ -32,7 +32,12 @@ async def _start(
     """Starts the run's turn, and returns once it is accepted; a 4xx/5xx if it is not."""
     check_assistant(run.assistant_id)
     checkpoint = run.checkpoint.checkpoint_id if run.checkpoint else run.checkpoint_id
-    messages = input_messages(run, settings.max_message_bytes, from_checkpoint=checkpoint)
+    messages = input_messages(
+        run,
+        settings.max_message_bytes,
+        settings.max_attachment_bytes,
+        from_checkpoint=checkpoint,
+    )
     stateless = thread_id is None
     if stateless or run.if_not_exists == "create":
         session = await conversations.create(owner, session_id=thread_id)
