@@ -41,6 +41,7 @@ SERVED = [
     "DELETE /threads/{thread_id}",
     "GET /threads/{thread_id}/state",
     "GET /threads/{thread_id}/state/{checkpoint_id}",
+    "POST /threads/{thread_id}/state",
     "POST /threads/{thread_id}/state/checkpoint",
     "GET /threads/{thread_id}/history",
     "POST /threads/{thread_id}/history",
