@@ -84,10 +84,6 @@ export async function createSession() {
   return body.session_id;
 }
 
-export function getConversation(sessionId) {
-  return json(`/chat/${encodeURIComponent(sessionId)}`);
-}
-
 export function deleteSession(sessionId) {
   return json(`/chat/${encodeURIComponent(sessionId)}`, { method: "DELETE" });
 }
@@ -111,6 +107,47 @@ export async function sendMessage(sessionId, text, { signal, onToken }) {
     else if (event.name === "error") throw new ReplyCutOff(event.data.message);
   }
   throw new ConnectionLost("the reply stopped before its end");
+}
+
+/** The session's states across every version, newest first: the latest `limit` of them. */
+export function getHistory(sessionId, limit) {
+  return json(`/threads/${encodeURIComponent(sessionId)}/history`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ limit }),
+  });
+}
+
+/**
+ * A run of the LangGraph API from checkpoint `from`: with `text` a new user message, without it
+ * the model's answer again. Calls `onToken(content)` as the reply arrives, and fails as
+ * sendMessage does. It becomes the session's latest version.
+ */
+export async function runFrom(sessionId, from, text, { signal, onToken }) {
+  const run = {
+    assistant_id: "chat",
+    checkpoint: { checkpoint_id: from },
+    stream_mode: ["messages-tuple"],
+  };
+  if (text !== null) run.input = { messages: [{ type: "human", content: text }] };
+  const response = await request(`/threads/${encodeURIComponent(sessionId)}/runs/stream`, {
+    method: "POST",
+    body: JSON.stringify(run),
+    signal,
+    headers: { Accept: "text/event-stream", "Content-Type": "application/json" },
+  });
+  if (!response.ok) throw await failure(response);
+  for await (const event of serverSentEvents(response.body)) {
+    if (event.name === "messages") onToken(chunkText(event.data[0].content));
+    else if (event.name === "error") throw new ReplyCutOff(event.data.message);
+  }
+  // A run's stream has no last event of its own: it ends when the turn is saved.
+}
+
+/** The text of a chunk's content: a string, or a list of blocks. */
+function chunkText(content) {
+  if (!Array.isArray(content)) return String(content ?? "");
+  return content.map((block) => (block?.type === "text" ? block.text : "")).join("");
 }
 
 // EventSource cannot POST, so the stream is read by hand: events are blocks of `field: value`

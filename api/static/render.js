@@ -70,3 +70,82 @@ export function markMessage(message, state, note) {
   message.dataset.state = state;
   message.querySelector(".note").textContent = note;
 }
+
+/** What a stored message shows: its text, then a line in place of each image or file. */
+export function shownText({ content }) {
+  if (!Array.isArray(content)) return String(content ?? "");
+  const text = content.filter((b) => b?.type === "text").map((b) => b.text);
+  const attached = content.filter((b) => b?.type && b.type !== "text").map(attachmentLine);
+  return [text.join(""), ...attached].filter((line) => line !== "").join("\n");
+}
+
+function attachmentLine(block) {
+  const kind = block.type === "file" ? "file" : "image";
+  const holders = [block, block.metadata ?? {}, block.extras ?? {}];
+  const name = holders.map((h) => h.filename ?? h.name).find((n) => typeof n === "string");
+  const url = typeof block.url === "string" ? block.url : block.image_url?.url ?? block.image_url;
+  const where = typeof url === "string" && !url.startsWith("data:") ? url : null;
+  return `[${kind}${name || where ? `: ${name || where}` : ""}]`;
+}
+
+function actionButton(label, action) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "secondary";
+  button.textContent = label;
+  button.dataset.action = action;
+  return button;
+}
+
+/** The buttons under a message: `versions` (leaf ids) with `version` the one shown, and
+ * `regenerate`, `edit`: the checkpoint each runs from, or null. */
+export function messageActions(role, { versions, version, regenerate, edit }) {
+  const actions = document.createElement("div");
+  actions.className = "actions";
+  if (versions) {
+    const group = document.createElement("div");
+    group.className = "versions";
+    group.setAttribute("role", "group");
+    group.setAttribute("aria-label", `Versions of this ${role === "user" ? "message" : "reply"}`);
+    const step = (symbol, label, to) => {
+      const button = actionButton(symbol, "version");
+      button.setAttribute("aria-label", label);
+      button.disabled = to < 0 || to >= versions.length;
+      if (!button.disabled) button.dataset.leaf = versions[to];
+      return button;
+    };
+    const position = document.createElement("span");
+    position.textContent = `${version + 1} / ${versions.length}`;
+    group.append(step("‹", "Previous version", version - 1), position);
+    group.append(step("›", "Next version", version + 1));
+    actions.append(group);
+  }
+  for (const [label, from] of [
+    ["Regenerate", regenerate],
+    ["Edit", edit],
+  ]) {
+    if (!from) continue;
+    const button = actionButton(label, label.toLowerCase());
+    button.dataset.from = from;
+    actions.append(button);
+  }
+  return actions.childElementCount ? actions : null;
+}
+
+/** The box that takes a message's new text in its place. */
+export function editForm(text) {
+  const form = document.createElement("form");
+  form.className = "edit";
+  const box = document.createElement("textarea");
+  box.rows = 3;
+  box.value = text;
+  box.setAttribute("aria-label", "Edit your message");
+  const cancel = actionButton("Cancel", "cancel-edit");
+  const send = document.createElement("button");
+  send.textContent = "Send edit";
+  const buttons = document.createElement("div");
+  buttons.className = "edit-actions";
+  buttons.append(cancel, send);
+  form.append(box, buttons);
+  return form;
+}

@@ -12,6 +12,7 @@ from uuid import UUID
 
 import httpx
 import pytest
+from langchain_core.messages import BaseMessage
 from playwright.async_api import (
     Browser,
     ConsoleMessage,
@@ -409,3 +410,134 @@ async def test_a_phone_sized_screen_with_the_keyboard_alone(
     await expect(message_box(page)).to_be_focused()
     await expect(texts(page)).to_have_text(["Hello from a phone", "You said: Hello from a phone"])
     assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+class NumberedReplies(FakeChatModel):
+    """Numbers its replies, so that a reply regenerated differs from the one before."""
+
+    replies: int = 0
+
+    def _reply(self, messages: list[BaseMessage]) -> str:
+        self.replies += 1
+        return f"{super()._reply(messages)} (reply {self.replies})"
+
+
+@pytest.fixture
+async def numbered_url(settings: Settings) -> AsyncIterator[str]:
+    """The app with a model that numbers its replies, one word every 20 ms."""
+    async with serve(create_app(settings, chat_model=NumberedReplies(delay=0.02))) as url:
+        yield url
+
+
+def versions(message: Locator) -> Locator:
+    return message.get_by_role("group", name=re.compile(r"^Versions of this"))
+
+
+def user_message(page: Page, text: str) -> Locator:
+    return page.locator('.message[data-role="user"]', has_text=text)
+
+
+async def switch(message: Locator, to: str) -> None:
+    """Clicks the message's "Previous version" or "Next version" button."""
+    await versions(message).get_by_role("button", name=f"{to} version").click()
+
+
+async def test_a_reply_is_regenerated_and_both_versions_kept(page: Page, numbered_url: str) -> None:
+    await page.goto(numbered_url)
+    await said(page, "Hi", "You said: Hi (reply 1)")
+    await expect(versions(last_reply(page))).to_have_count(0)
+    await page.evaluate(RECORD_REPLY_GROWTH)
+
+    await last_reply(page).get_by_role("button", name="Regenerate").click()
+    await expect(texts(page)).to_have_text(["Hi", "You said: Hi (reply 2)"])
+    await expect(versions(last_reply(page))).to_contain_text("2 / 2")
+    growth: list[str] = await page.evaluate("window.replyGrowth")
+    assert len(growth) >= 3, growth
+    assert all(later.startswith(earlier) for earlier, later in pairwise(growth))
+
+    await switch(last_reply(page), "Previous")
+    await expect(texts(page)).to_have_text(["Hi", "You said: Hi (reply 1)"])
+    await expect(versions(last_reply(page))).to_contain_text("1 / 2")
+    # At the first version, the focus moves to the only way left, and the keyboard goes on.
+    next_version = versions(last_reply(page)).get_by_role("button", name="Next version")
+    await expect(next_version).to_be_focused()
+    await page.keyboard.press("Enter")
+    await expect(texts(page)).to_have_text(["Hi", "You said: Hi (reply 2)"])
+    await expect(page.get_by_role("status")).to_have_text("Showing version 2 / 2.")
+
+    # The session goes on from its latest version: the one a reload shows.
+    await switch(last_reply(page), "Previous")
+    await expect(texts(page)).to_have_text(["Hi", "You said: Hi (reply 1)"])
+    await page.reload()
+    await expect(texts(page)).to_have_text(["Hi", "You said: Hi (reply 2)"])
+    await expect(versions(last_reply(page))).to_contain_text("2 / 2")
+
+
+async def test_the_latest_message_is_edited_and_older_versions_go_on(
+    page: Page, numbered_url: str
+) -> None:
+    await page.goto(numbered_url)
+    hello = "Hello Bob! It's nice to meet you. How can I help you today? (reply 1)"
+    await said(page, BOB, hello)
+    await said(page, "What's my name again?", "Your name is Bob. (reply 2)")
+    await expect(user_message(page, BOB).get_by_role("button", name="Edit")).to_have_count(0)
+
+    asked = user_message(page, "What's my name again?")
+    await asked.get_by_role("button", name="Edit").click()
+    box = page.get_by_role("textbox", name="Edit your message")
+    await expect(box).to_be_focused()
+    await expect(box).to_have_value("What's my name again?")
+    await box.press("Escape")
+    await expect(box).to_have_count(0)
+    await expect(asked.get_by_role("button", name="Edit")).to_be_focused()
+    await expect(texts(page)).to_have_count(4)
+
+    await page.keyboard.press("Enter")
+    await box.fill("Call me Alice")
+    await box.press("Enter")
+    await expect(texts(page)).to_have_text(
+        [BOB, hello, "Call me Alice", "You said: Call me Alice (reply 3)"]
+    )
+    await expect(last_reply(page)).to_have_attribute("data-state", "done")
+    await expect(versions(user_message(page, "Call me Alice"))).to_contain_text("2 / 2")
+    await expect(versions(last_reply(page))).to_have_count(0)
+
+    await switch(user_message(page, "Call me Alice"), "Previous")
+    await expect(texts(page)).to_have_text(
+        [BOB, hello, "What's my name again?", "Your name is Bob. (reply 2)"]
+    )
+    # A message sent from an older version goes on from it, and is the latest from then on.
+    await said(page, "Thanks", "You said: Thanks (reply 4)")
+    older = [BOB, hello, "What's my name again?", "Your name is Bob. (reply 2)"]
+    await expect(texts(page)).to_have_text([*older, "Thanks", "You said: Thanks (reply 4)"])
+    await page.reload()
+    await expect(texts(page)).to_have_text([*older, "Thanks", "You said: Thanks (reply 4)"])
+    await expect(versions(user_message(page, "What's my name again?"))).to_contain_text("1 / 2")
+
+
+async def test_a_failed_regenerate_or_edit_leaves_the_conversation_as_it_was(
+    page: Page, failing_url: str, stub_behaviour: StubBehaviour
+) -> None:
+    await page.goto(failing_url)
+    await said(page, "Hello", "You said: Hello")
+    stub_behaviour.fail_status = 500
+
+    await last_reply(page).get_by_role("button", name="Regenerate").click()
+    problem = page.get_by_role("alert")
+    await expect(problem).to_contain_text("The model failed to answer")
+    await expect(texts(page)).to_have_text(["Hello", "You said: Hello"])
+    await expect(versions(last_reply(page))).to_have_count(0)
+
+    await user_message(page, "Hello").get_by_role("button", name="Edit").click()
+    box = page.get_by_role("textbox", name="Edit your message")
+    await box.fill("Hello again")
+    await box.press("Enter")
+    await expect(problem).to_contain_text("Your message is back in the box")
+    await expect(box).to_have_value("Hello again")
+    await expect(last_reply(page).locator(".text")).to_have_text("You said: Hello")
+
+    stub_behaviour.fail_status = None
+    await box.press("Enter")
+    await expect(texts(page)).to_have_text(["Hello again", "You said: Hello again"])
+    await expect(versions(user_message(page, "Hello again"))).to_contain_text("2 / 2")
+    await expect(problem).to_be_hidden()
