@@ -87,7 +87,7 @@ AND NOT EXISTS (
 
 
 @dataclass(frozen=True)
-class _Step:
+class Step:
     checkpoint_id: str
     depth: int
     turns: int
@@ -101,10 +101,10 @@ class Plan:
     """What a pruning deletes: whole checkpoints, and full copies given up."""
 
     checkpoints: list[str]
-    copies: list[_Step]
+    copies: list[Step]
 
 
-def plan(path: Sequence[_Step], keep_turns: int | None) -> Plan:
+def plan(path: Sequence[Step], keep_turns: int | None) -> Plan:
     """What to delete of the head's path (`path`, newest first), keeping `keep_turns` turns
     (None: every checkpoint)."""
     copies = [step for step in path if step.copy]
@@ -113,7 +113,7 @@ def plan(path: Sequence[_Step], keep_turns: int | None) -> Plan:
     # The copy the kept checkpoints rebuild from: the newest, or with a number of turns to
     # keep, the newest that is at least that many turns back.
     if keep_turns is None:
-        boundary: _Step | None = None
+        boundary: Step | None = None
     else:
         boundary = next((s for s in copies if s.turns >= keep_turns), None)
     # Another branch leaves the path here: it needs this checkpoint and everything before it.
@@ -138,7 +138,7 @@ async def prune(
     params = {"thread_id": thread_id, "head": head, "channels": list(channels)}
     rows = await (await conn.execute(_PATH_SQL, params)).fetchall()
     path = [
-        _Step(r["checkpoint_id"], r["depth"], r["turns"], r["copy"], r["versions"], r["branches"])
+        Step(r["checkpoint_id"], r["depth"], r["turns"], r["copy"], r["versions"], r["branches"])
         for r in rows
     ]
     decided = plan(path, keep_turns)
