@@ -133,14 +133,21 @@ async def test_deleting_a_thread_deletes_the_session(
     assert refused.value.response.status_code == 404
 
 
-async def test_history_walks_every_state_of_a_turn_newest_first(
+@pytest.fixture
+async def two_turns(
     client: httpx.AsyncClient, sdk: LangGraphClient
-) -> None:
+) -> tuple[str, list[dict[str, Any]]]:
+    """A session of two turns, and its history."""
     session_id = await new_session(client)
     await say(client, session_id, BOB)
     await say(client, session_id, "What's my name again?")
+    return session_id, list(await sdk.threads.get_history(session_id, limit=100))
 
-    history = await sdk.threads.get_history(session_id, limit=100)
+
+async def test_history_walks_every_state_of_a_turn_newest_first(
+    sdk: LangGraphClient, two_turns: tuple[str, list[dict[str, Any]]]
+) -> None:
+    session_id, history = two_turns
     # Three states a turn, as langgraph-api keeps them: the input, the user's message with the
     # model next, the reply.
     assert [(s["metadata"]["source"], s["next"]) for s in history] == [
@@ -167,12 +174,9 @@ async def test_history_walks_every_state_of_a_turn_newest_first(
 
 
 async def test_regenerate_and_edit_fork_a_new_branch_that_the_session_follows(
-    client: httpx.AsyncClient, sdk: LangGraphClient
+    client: httpx.AsyncClient, sdk: LangGraphClient, two_turns: tuple[str, list[dict[str, Any]]]
 ) -> None:
-    session_id = await new_session(client)
-    await say(client, session_id, BOB)
-    await say(client, session_id, "What's my name again?")
-    history = await sdk.threads.get_history(session_id, limit=100)
+    session_id, history = two_turns
     model_next = history[1]  # the second message, with the model still to answer it
     before_message = history[2]  # the input checkpoint of the second turn
 
