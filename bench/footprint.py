@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from uuid import uuid4
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from bench.postgres import PostgresServer, throwaway_database
 
@@ -58,6 +59,23 @@ class Database:
                 conn.execute(f"VACUUM FULL {table}")
         return self.sizes()
 
+    def vacuumed_copy(self, server_url: str) -> dict[str, int]:
+        """`vacuum_full` of a copy, this database left as it is. The copy is made by
+        `CREATE DATABASE ... TEMPLATE`, for which no one may be connected to this one."""
+        with self._copy(server_url) as copy:
+            return copy.vacuum_full()
+
+    @contextmanager
+    def _copy(self, server_url: str) -> Iterator[Database]:
+        name = f"{self.name}_copy"
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.name}"')
+        try:
+            yield Database(make_conninfo(self.url, dbname=name))
+        finally:
+            with psycopg.connect(server_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
 
 # The records of the database's relations, and all records (commits among them) of the
 # transactions that wrote them.
@@ -74,10 +92,21 @@ WHERE block_ref ~ %(relation)s OR xid IN (SELECT xid FROM ours)
 
 
 class WalReader:
-    """Reads back which WAL records were written for one database between two positions."""
+    """Reads back which WAL records were written for one database between two positions.
 
-    def __init__(self, conn: psycopg.Connection) -> None:
+    A temporary replication slot, where PostgreSQL allows one, keeps the WAL from being
+    recycled before it is read: a checkpoint (every DROP DATABASE forces one, and others' tests
+    drop theirs) lets PostgreSQL recycle the segments before it, and a span of turns is read
+    back minutes after it began. The slot goes with the reader's connection."""
+
+    def __init__(self, conn: psycopg.Connection, slot: str | None) -> None:
         self._conn = conn
+        self._slot = slot
+
+    def release(self, before: str) -> None:
+        """Lets PostgreSQL recycle the WAL before `before`: nothing will read it again."""
+        if self._slot is not None:
+            self._conn.execute("SELECT pg_replication_slot_advance(%s, %s)", (self._slot, before))
 
     def lsn(self) -> str:
         row = self._conn.execute("SELECT pg_current_wal_flush_lsn()::text").fetchone()
@@ -110,4 +139,19 @@ def open_wal_reader(postgres: PostgresServer, notes: list[str]) -> Iterator[WalR
             notes.append(f"no WAL figures: `CREATE EXTENSION pg_walinspect` failed ({error})")
             yield None
             return
-        yield WalReader(conn)
+        yield WalReader(conn, _hold_wal(conn, notes))
+
+
+def _hold_wal(conn: psycopg.Connection, notes: list[str]) -> str | None:
+    """A temporary physical replication slot that holds the WAL from now on; None (and a note)
+    where PostgreSQL refuses one."""
+    slot = f"bench_wal_{uuid4().hex[:12]}"
+    try:
+        conn.execute("SELECT pg_create_physical_replication_slot(%s, true, true)", (slot,))
+    except psycopg.Error as error:
+        notes.append(
+            f"the WAL was read without a replication slot to hold it ({error}): a checkpoint "
+            "during a span of turns would have made its WAL unreadable"
+        )
+        return None
+    return slot

@@ -8,12 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from bench.results import Kind, LoadRun, PeakMemory, StorageRun, ratio
+from bench.results import Halves, Kind, LoadRun, PeakMemory, StateReads, StorageRun, ratio
 from bench.targets import show
 
 VERSUS = "chat-server ÷ baseline"
 KIND_ORDER: tuple[Kind, ...] = ("stub", "floor", "server", "baseline")
-T = TypeVar("T", LoadRun, StorageRun, PeakMemory)
+T = TypeVar("T", LoadRun, StorageRun, PeakMemory, Halves, StateReads)
 Value = float | str
 
 
@@ -25,6 +25,10 @@ def byte_size(count: float) -> str:
     if count >= 1 << 10:
         return f"{count / (1 << 10):.0f} KiB"
     return f"{count:.0f} B"
+
+
+def exact_bytes(count: float) -> str:
+    return "—" if math.isnan(count) else f"{count:,.0f} B"
 
 
 def table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -39,7 +43,8 @@ class Column(Generic[T]):
 
     header: str
     value: Callable[[T], Value]
-    unit: str = ""  # "n" for a count, "size" for bytes, else as `show` takes it
+    # "n" for a count, "size" for bytes, "B" for bytes to the byte, else as `show` takes it
+    unit: str = ""
     compared: bool = True  # shown in the chat-server ÷ baseline row
 
     def cell(self, subject: T) -> str:
@@ -48,6 +53,8 @@ class Column(Generic[T]):
             return value
         if self.unit == "size":
             return byte_size(value)
+        if self.unit == "B":
+            return exact_bytes(value)
         if self.unit == "n":
             return "—" if math.isnan(value) else f"{value:.0f}"
         return show(value, self.unit)
@@ -76,3 +83,12 @@ def figure_rows(groups: list[Group[T]], columns: list[Column[T]]) -> list[list[s
             cells: list[str] = [c.versus(subjects["server"], subjects["baseline"]) for c in columns]
             rows.append([f"*{VERSUS}*", label, *cells])
     return rows
+
+
+def group_table(
+    header: str, label: str, subjects: dict[Kind, T], columns: list[Column[T]]
+) -> list[str]:
+    """A table of one group: its second column headed `header`, with `label` on every row."""
+    return table(
+        ["target", header, *(c.header for c in columns)], figure_rows([(label, subjects)], columns)
+    )

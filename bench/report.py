@@ -11,10 +11,32 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.markdown import KIND_ORDER, VERSUS, Column, Group, Value, byte_size, figure_rows, table
+from bench.markdown import (
+    KIND_ORDER,
+    VERSUS,
+    Column,
+    Group,
+    T,
+    Value,
+    byte_size,
+    figure_rows,
+    group_table,
+    table,
+)
 from bench.plan import TOKEN_CONCURRENCY, Plan
-from bench.results import Kind, LoadRun, PeakMemory, Results, StorageRun, Target, ratio
-from bench.storage import TIMED, windows
+from bench.results import (
+    Halves,
+    Kind,
+    LoadRun,
+    PeakMemory,
+    Results,
+    Span,
+    StateReads,
+    StorageRun,
+    Target,
+    ratio,
+)
+from bench.storage import STATE_READS, TIMED, halfway, windows
 from bench.targets import Figures, show, verdicts
 
 
@@ -219,6 +241,106 @@ def _tables_breakdown(runs: list[StorageRun]) -> list[list[str]]:
     return rows
 
 
+def _halves_columns(plan: Plan) -> list[Column[Halves]]:
+    half, last = halfway(plan), plan.storage_turns[-1]
+    first, second = f"{1}–{half}", f"{half + 1}–{last}"
+
+    def both(header: str, figure: Callable[[Span], float], growth: bool) -> list[Column[Halves]]:
+        columns: list[Column[Halves]] = [
+            Column(f"{header}, turns {first}", lambda h: figure(h.first), "B"),
+            Column(f"{header}, turns {second}", lambda h: figure(h.second), "B"),
+        ]
+        if growth:
+            columns.append(
+                Column(
+                    f"{header}: {second} ÷ {first}",
+                    lambda h: ratio(figure(h.second), figure(h.first)),
+                    "×",
+                    compared=False,
+                )
+            )
+        return columns
+
+    return [
+        *both("raw per turn", lambda s: s.per_turn(s.raw_bytes), False),
+        *both("live per turn", lambda s: s.per_turn(s.live_bytes), True),
+        *both("live beyond raw, per turn", lambda s: s.per_turn(s.live_bytes - s.raw_bytes), False),
+        *both("WAL per turn", lambda s: s.wal_per_turn(), True),
+        *both("+ full-page images", lambda s: s.wal_per_turn(True) - s.wal_per_turn(), False),
+    ]
+
+
+def _explained_table(
+    text: str, turns: int, subjects: list[T], columns: list[Column[T]]
+) -> list[str]:
+    """A paragraph, then a table of a row per target after `turns` turns."""
+    by_kind = {subject.target.kind: subject for subject in subjects}
+    return [text, "", *group_table("turns", str(turns), by_kind, columns)]
+
+
+def _halves_section(plan: Plan, results: Results) -> list[str]:
+    half, last = halfway(plan), plan.storage_turns[-1]
+    return _explained_table(
+        f"The same conversation's two halves, turns 1–{half} and {half + 1}–{last}. *Live* is "
+        f"what the tables of the server's database grew by over the half, heap, TOAST and "
+        f"indexes after `VACUUM FULL`: read at the start (once the session was created), after "
+        f"turn {half} and after turn {last}; at the start and after turn {half}, of a copy of "
+        f"the database (`CREATE DATABASE ... TEMPLATE`) made while the server was down for a "
+        f"moment and started again, so that the tables as left above are the server's own. "
+        f"*Live beyond raw* is that less the UTF-8 bytes of the half's user and assistant "
+        f"texts. *WAL* is as above, over every turn of the half (a temporary replication slot "
+        f"holds it until it is read).",
+        last,
+        results.halves,
+        _halves_columns(plan),
+    )
+
+
+def _spread(seconds: list[float]) -> str:
+    if not seconds:
+        return ""
+    return f"{min(seconds) * 1000:.1f}–{max(seconds) * 1000:.1f} ms"
+
+
+def _reads_columns(plan: Plan) -> list[Column[StateReads]]:
+    half = halfway(plan)
+
+    def back(reads: StateReads) -> Value:
+        return reads.back_refused or reads.back_ms
+
+    def versus_head(reads: StateReads) -> Value:
+        return "" if reads.back_refused else ratio(reads.back_ms, reads.head_ms)
+
+    return [
+        Column("reads of each", lambda r: len(r.head_seconds), "n", compared=False),
+        Column("head, p50", lambda r: r.head_ms, "ms"),
+        Column("head, fastest–slowest", lambda r: _spread(r.head_seconds), compared=False),
+        Column(f"after turn {half}, p50", back, "ms"),
+        Column(
+            f"after turn {half}, fastest–slowest", lambda r: _spread(r.back_seconds), compared=False
+        ),
+        Column(f"after turn {half} ÷ head", versus_head, "×", compared=False),
+    ]
+
+
+def _reads_section(plan: Plan, results: Results) -> list[str]:
+    half, last = halfway(plan), plan.storage_turns[-1]
+    return _explained_table(
+        f"The session's state read back after its {last} turns: its head (`GET "
+        f"/threads/{{id}}/state`) and its state after turn {half}, {last - half} turns back (`GET "
+        f"/threads/{{id}}/state/{{checkpoint_id}}`, the id as `GET /threads/{{id}}/state` gave "
+        f"it after turn {half}). Each read is the first of that session by a server process "
+        f"just started on the database, so that nothing of the session is in its memory; "
+        f"before it, the process reads both states of a session of two turns apart, so that "
+        f"the timed read is not its first of the kind. {STATE_READS} reads of each, the servers "
+        f"and the two reads alternating; timed by the client, from sending the request to the "
+        f"whole response. A state that is not given back is asked for once.",
+        last,
+        results.reads,
+        _reads_columns(plan),
+    )
+
+
 def _storage_section(plan: Plan, results: Results) -> list[str]:
     groups: list[Group[StorageRun]] = []
     for first, last in windows(plan):
@@ -251,6 +373,8 @@ def _storage_section(plan: Plan, results: Results) -> list[str]:
         *table(
             ["target", "table", "rows", "as left", "after VACUUM FULL"], _tables_breakdown(final)
         ),
+        *(_halves_section(plan, results) if results.halves else []),
+        *(_reads_section(plan, results) if results.reads else []),
     ]
 
 
@@ -277,7 +401,13 @@ def _memory_section(results: Results) -> list[str]:
         "",
         "The resident set high-water mark (`VmHWM` in /proc/<pid>/status) of each server's "
         "processes, read after all of its loads, and summed (with `--workers 2` there are four: "
-        "uvicorn's supervisor, the two workers and multiprocessing's resource tracker).",
+        "uvicorn's supervisor, the two workers and multiprocessing's resource tracker)."
+        + (
+            " In the storage part, where the server is started again at the start and halfway, "
+            "the highest of the processes that served the conversation."
+            if results.halves
+            else ""
+        ),
         "",
         *table(["server", "part", *(c.header for c in columns)], rows),
     ]

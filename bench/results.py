@@ -213,11 +213,69 @@ class StorageRun:
         return ratio(sum(sizes.values()), self.raw_bytes) if sizes else math.nan
 
 
+@dataclass(frozen=True)
+class Span:
+    """What turns `first` to `last` of one session added: the raw text sent and got back, the
+    tables' live bytes (after VACUUM FULL, at the span's end less at its start) and the WAL."""
+
+    first: int
+    last: int
+    raw_bytes: int
+    live_bytes: int
+    wal_bytes: int | None
+    wal_fpi_bytes: int | None
+
+    @property
+    def label(self) -> str:
+        return f"turns {self.first}–{self.last}"
+
+    def per_turn(self, count: float | None) -> float:
+        turns = self.last - self.first + 1
+        return math.nan if count is None or turns < 1 else count / turns
+
+    def wal_per_turn(self, full_pages: bool = False) -> float:
+        if self.wal_bytes is None or self.wal_fpi_bytes is None:
+            return math.nan
+        return self.per_turn(self.wal_bytes - (0 if full_pages else self.wal_fpi_bytes))
+
+
+@dataclass(frozen=True)
+class Halves:
+    """One session's first half of turns and its second, side by side."""
+
+    target: Target
+    first: Span
+    second: Span
+
+
+@dataclass(frozen=True)
+class StateReads:
+    """A session's state read back by a server process just started, one read a process: the
+    head (GET /threads/{id}/state), and the state after turn `turn` by its checkpoint id."""
+
+    target: Target
+    turn: int
+    head_seconds: list[float]
+    back_seconds: list[float]
+    # Why the state after `turn` was not given back (the baseline keeps the head only).
+    back_refused: str | None = None
+
+    @property
+    def head_ms(self) -> float:
+        return percentile(self.head_seconds, 50) * 1000
+
+    @property
+    def back_ms(self) -> float:
+        return percentile(self.back_seconds, 50) * 1000
+
+
 @dataclass
 class Results:
     # Keyed by the load's name (bench.plan.Load.name), one run per target, concurrency and round.
     loads: dict[str, list[LoadRun]] = field(default_factory=dict)
     storage: list[StorageRun] = field(default_factory=list)
+    halves: list[Halves] = field(default_factory=list)
+    reads: list[StateReads] = field(default_factory=list)
     memory: list[PeakMemory] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench.plan import CPU_CONCURRENCY, TOKEN_CONCURRENCY, Plan
-from bench.results import Kind, LoadRun, Results, StorageRun, Target, ratio
+from bench.results import Halves, Kind, LoadRun, Results, StateReads, StorageRun, Target, ratio
 
 C = CPU_CONCURRENCY
 LOADS = ("ttft", "throughput")
@@ -86,6 +86,13 @@ class Figures:
     def at_last(self, kind: Kind, value: Callable[[StorageRun], float]) -> float:
         last = self.storage(kind, self.plan.storage_turns[-1])
         return value(last) if last else math.nan
+
+    def halves(self, kind: Kind, value: Callable[[Halves], float]) -> float:
+        found = next((h for h in self.results.halves if h.target.kind == kind), None)
+        return value(found) if found else math.nan
+
+    def reads(self, kind: Kind) -> StateReads | None:
+        return next((r for r in self.results.reads if r.target.kind == kind), None)
 
 
 def _verdict(
@@ -240,6 +247,79 @@ def _storage_verdicts(f: Figures) -> list[Verdict]:
     ]
 
 
+def _beyond_raw(halves: Halves) -> float:
+    """The larger half's live bytes per turn beyond the messages' own, in KiB."""
+    spans = (halves.first, halves.second)
+    return max(s.per_turn(s.live_bytes - s.raw_bytes) for s in spans) / 1024
+
+
+def _halves_verdicts(f: Figures) -> list[Verdict]:
+    if not f.results.halves:
+        return []
+    some = f.results.halves[0]
+    first, second = some.first.label, some.second.label
+    return [
+        _verdict(
+            f"live bytes per turn (after VACUUM FULL), {second} / {first}",
+            lambda kind: f.halves(kind, lambda h: ratio(h.second.live_bytes, h.first.live_bytes)),
+            "×",
+            "≤ 1.3×",
+            lambda value, _: value <= 1.3,
+        ),
+        _verdict(
+            f"live bytes per turn beyond the messages' own, the larger of {first} and "
+            f"{second.removeprefix('turns ')}",
+            lambda kind: f.halves(kind, _beyond_raw),
+            "KiB",
+            "≤ 2 KiB",
+            lambda value, _: value <= 2,
+        ),
+        _verdict(
+            f"WAL per turn, {second} / {first} (full-page images left out)",
+            lambda kind: f.halves(
+                kind, lambda h: ratio(h.second.wal_per_turn(), h.first.wal_per_turn())
+            ),
+            "×",
+            "(no target of its own)",
+            lambda _value, _baseline: None,
+        ),
+    ]
+
+
+def _reads_verdict(f: Figures) -> list[Verdict]:
+    server, baseline = f.reads("server"), f.reads("baseline")
+    if server is None:
+        return []
+
+    def shown(reads: StateReads | None) -> tuple[str, float]:
+        if reads is None:
+            return "—", math.nan
+        if reads.back_refused:
+            return reads.back_refused, math.nan
+        value = ratio(reads.back_ms, reads.head_ms)
+        return show(value, "×"), value
+
+    (current, value), (before, _) = shown(server), shown(baseline)
+    back = f.plan.storage_turns[-1] - server.turn
+    met = False if server.back_refused else None if math.isnan(value) else value <= 2
+    return [
+        Verdict(
+            f"the state after turn {server.turn} ({back} turns back) / the head, each read by a "
+            f"server process just started (p50 of {len(server.head_seconds)})",
+            current,
+            before,
+            "—",
+            "≤ 2×",
+            met,
+        )
+    ]
+
+
 def verdicts(results: Results, plan: Plan) -> list[Verdict]:
     figures = Figures(results, plan)
-    return _load_verdicts(figures) + _storage_verdicts(figures)
+    return (
+        _load_verdicts(figures)
+        + _storage_verdicts(figures)
+        + _halves_verdicts(figures)
+        + _reads_verdict(figures)
+    )
