@@ -56,8 +56,8 @@ class NothingToRun(Exception):
     def __init__(self, checkpoint_id: str | None) -> None:
         where = f"checkpoint {checkpoint_id}" if checkpoint_id else "the thread's latest state"
         super().__init__(
-            f"nothing to run from {where}: its turn is over; send a message, or start from a "
-            "checkpoint whose next step is the model"
+            f"nothing to run from {where}: no step of it is left to run; send a message, or "
+            "start from a checkpoint whose next step is the model"
         )
 
 

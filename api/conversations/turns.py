@@ -136,6 +136,8 @@ class TurnRunner:
                     start = request.from_checkpoint or latest_checkpoint_id
                     if request.from_checkpoint is not None:
                         await self._check_exists(session_id, request.from_checkpoint)
+                    if start is None and not request.messages:
+                        raise NothingToRun(None)  # a thread without a turn, and no message
                     if request.client_ids and start is not None:
                         await self._refuse_taken_ids(request, start)
                     events.put_nowait(Accepted())

@@ -80,8 +80,6 @@ _CONTENT = (422, "input.messages.0.content: must be a string or a non-empty list
 @pytest.mark.parametrize(
     ("body", "refusal"),
     [
-        ({}, _RUN_NEEDS_INPUT),
-        ({"input": None}, _RUN_NEEDS_INPUT),
         ({"input": {}}, _RUN_NEEDS_INPUT),
         ({"input": {"messages": []}}, _RUN_NEEDS_INPUT),
         ({"input": {"messages": 42}}, _RUN_NEEDS_INPUT),
@@ -113,8 +111,6 @@ _CONTENT = (422, "input.messages.0.content: must be a string or a non-empty list
         ({"input": {"messages": [{"role": "user", "content": None}]}}, _CONTENT),
     ],
     ids=[
-        "no-input",
-        "null-input",
         "empty-input",
         "no-messages",
         "number-messages",
@@ -134,6 +130,12 @@ def test_input_this_graph_cannot_take_is_422(
     body: dict[str, Any], refusal: tuple[int, str]
 ) -> None:
     assert _refusal(body) == refusal
+
+
+@pytest.mark.parametrize("body", [{}, {"input": None}, {"checkpoint_id": "c"}])
+def test_a_run_without_input_goes_on_from_where_it_starts(body: dict[str, Any]) -> None:
+    # As langgraph-api: from the latest checkpoint, or the one given (a regenerated reply).
+    assert input_messages(_run(**body), MAX_BYTES, MAX_ATTACHMENT_BYTES) == []
 
 
 @pytest.mark.parametrize(

@@ -105,8 +105,9 @@ def input_messages(
     *,
     from_checkpoint: str | None = None,
 ) -> list[HumanMessage]:
-    """The user's messages of a run; a 422 for anything this graph cannot take. A run from a
-    checkpoint may have none: it goes on from there (a regenerated reply)."""
+    """The user's messages of a run; a 422 for anything this graph cannot take. A run without
+    input goes on from its checkpoint (a regenerated reply), or from the latest; one from a
+    checkpoint may also send no messages."""
     refused = {
         "command": run.command,
         "interrupt_before": run.interrupt_before,
@@ -123,7 +124,7 @@ def input_messages(
             "use 'reject' (409 while a run is going) or 'enqueue' (wait for it)",
         )
     messages = (run.input or {}).get("messages")
-    if from_checkpoint is not None and not messages:
+    if run.input is None or (from_checkpoint is not None and not messages):
         return []
     if isinstance(messages, str | dict):
         return [_message(messages, "input.messages", max_bytes, max_attachment_bytes)]

@@ -90,6 +90,14 @@ class CheckpointRef(_Body):
     checkpoint_ns: str | None = ""
     checkpoint_id: str | None = None
     checkpoint_map: dict[str, Any] | None = None
+    # A config (`{"configurable": {"checkpoint_id": ...}}`): how the JS SDK types a history's
+    # `before`, and the one object form langgraph-api reads there.
+    configurable: CheckpointRef | None = None
+
+    @property
+    def id(self) -> str | None:
+        nested = self.configurable.checkpoint_id if self.configurable else None
+        return self.checkpoint_id or nested
 
 
 class ThreadCreate(_Body):
@@ -201,9 +209,7 @@ def _reader(model: type[Body]) -> Callable[[Request, Settings], Awaitable[Body]]
 async def _read_run(request: Request, settings: SettingsDep) -> RunCreate:
     """A run's body, which may hold a message's attachments (in base64) besides its text."""
     base64_bytes = -(-settings.max_attachment_bytes // 3) * 4
-    return _validated(
-        RunCreate, await read_json(request, settings.max_message_bytes, base64_bytes)
-    )
+    return _validated(RunCreate, await read_json(request, settings.max_message_bytes, base64_bytes))
 
 
 # Each body read from JSON whatever the request's Content-Type, within the size limit.

@@ -86,14 +86,16 @@ def _checkpoint(config: RunnableConfig | None) -> dict[str, Any]:
 
 
 def _task(task: PregelTask) -> dict[str, Any]:
-    # langgraph-api writes null where its schema allows only a string or an object, and the
-    # clients read a missing field as they read null: so a field with nothing in it is left out.
+    # Every key as langgraph-api writes it, null included where its schema says a string or an
+    # object: RemoteGraph reads `error`, `checkpoint` and `state` without looking first.
     return {
         "id": task.id,
         "name": task.name,
         "path": list(task.path),
-        **({} if task.error is None else {"error": repr(task.error)}),
+        "error": None if task.error is None else repr(task.error),
         "interrupts": [],
+        "checkpoint": None,
+        "state": None,
         "result": task.result,
     }
 

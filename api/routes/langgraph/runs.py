@@ -31,7 +31,7 @@ async def _start(
 ) -> tuple[UUID, Turn]:
     """Starts the run's turn, and returns once it is accepted; a 4xx/5xx if it is not."""
     check_assistant(run.assistant_id)
-    checkpoint = run.checkpoint.checkpoint_id if run.checkpoint else run.checkpoint_id
+    checkpoint = (run.checkpoint.id if run.checkpoint else None) or run.checkpoint_id
     messages = input_messages(
         run,
         settings.max_message_bytes,

@@ -192,7 +192,7 @@ async def get_state_by_checkpoint_id(
 
 
 def _checkpoint_id(ref: CheckpointRef | str | None) -> str | None:
-    return ref.checkpoint_id if isinstance(ref, CheckpointRef) else ref
+    return ref.id if isinstance(ref, CheckpointRef) else ref
 
 
 async def _history(
