@@ -1,7 +1,7 @@
 """What a conversation is: create, find the caller's, take a turn, read, list, delete.
 Knows nothing of HTTP; every front door goes through `Conversations`."""
 
-from api.conversations.events import Accepted, Reply, Token, TurnEvent, Update, Values
+from api.conversations.events import Accepted, Queued, Reply, Token, TurnEvent, Update, Values
 from api.conversations.failures import Failure, TurnRefused, UnknownCheckpoint
 from api.conversations.handle import OnDisconnect, Turn
 from api.conversations.observer import Outcome, TurnObserver
@@ -17,6 +17,7 @@ __all__ = [
     "GraphSchemas",
     "OnDisconnect",
     "Outcome",
+    "Queued",
     "Reply",
     "Session",
     "SessionNotFound",

@@ -12,6 +12,12 @@ from api.conversations.failures import Failure
 
 
 @dataclass(frozen=True)
+class Queued:
+    """The turn waits for another turn of its session to end, then runs (unless the session is
+    gone by then)."""
+
+
+@dataclass(frozen=True)
 class Accepted:
     """The turn holds its session's lock and will run: nothing can refuse it any more."""
 
@@ -50,4 +56,4 @@ class Reply:
     message_id: str
 
 
-TurnEvent = Accepted | Values | Update | Token | Reply | Failure
+TurnEvent = Queued | Accepted | Values | Update | Token | Reply | Failure

@@ -8,13 +8,17 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from typing import Literal
 
-from api.conversations.events import Accepted, Reply, Token, TurnEvent
+from api.conversations.events import Accepted, Queued, Reply, Token, TurnEvent
 from api.conversations.failures import Failure, TurnRefused
 
 OnDisconnect = Literal["continue", "cancel"]
 
 
 # The moments a front door may wait for before it answers.
+def _queued(event: TurnEvent) -> bool:
+    return isinstance(event, Queued | Accepted | Failure)
+
+
 def _accepted(event: TurnEvent) -> bool:
     return isinstance(event, Accepted | Failure)
 
@@ -38,6 +42,11 @@ class Turn:
     @property
     def ended(self) -> bool:
         return self._ended
+
+    async def queued(self) -> None:
+        """Returns once the turn holds its session's lock or waits in line for it behind
+        another turn of the session; TurnRefused if it never will."""
+        await self._until(_queued)
 
     async def accepted(self) -> None:
         """Returns once the turn holds its session's lock; TurnRefused if it never will."""

@@ -14,7 +14,7 @@ from langchain_core.messages import HumanMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
-from api.conversations.events import Accepted, Reply, Token, TurnEvent, Update, Values
+from api.conversations.events import Accepted, Queued, Reply, Token, TurnEvent, Update, Values
 from api.conversations.failures import (
     DATABASE_ERRORS,
     REFUSALS,
@@ -129,7 +129,10 @@ class TurnRunner:
         observer = _Counting(self._observe(session_id))
         try:
             async with self._locks.hold(
-                session_id, request.owner, wait=not request.reject_if_busy
+                session_id,
+                request.owner,
+                wait=not request.reject_if_busy,
+                on_queued=lambda: events.put_nowait(Queued()),
             ) as latest_checkpoint_id:
                 observer.locked()
                 try:

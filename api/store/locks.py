@@ -44,6 +44,18 @@ _UNLOCK = "SELECT pg_advisory_unlock(hashtextextended(%s, 0))"
 _RETRY_SECONDS = (0.002, 0.005, 0.01, 0.02, 0.05)
 
 
+class _Once:
+    """Calls `call` the first time it is called, and never again."""
+
+    def __init__(self, call: Callable[[], None] | None) -> None:
+        self._call = call
+
+    def __call__(self) -> None:
+        if self._call is not None:
+            call, self._call = self._call, None
+            call()
+
+
 class LockResult(NamedTuple):
     locked: bool
     present: bool
@@ -121,7 +133,9 @@ class SessionLocks:
             self._held[key] = self._held.get(key, 0) + 1
         return LockResult(bool(row["locked"]), bool(row["present"]), row["latest_checkpoint_id"])
 
-    async def _acquire(self, key: str, owner: str | None, wait: bool) -> str | None:
+    async def _acquire(
+        self, key: str, owner: str | None, wait: bool, queued: Callable[[], None]
+    ) -> str | None:
         waits = itertools.chain(_RETRY_SECONDS, itertools.repeat(_RETRY_SECONDS[-1]))
         while True:
             attempt_ = asyncio.ensure_future(self._try_lock(key, owner))
@@ -139,6 +153,7 @@ class SessionLocks:
                 return latest_checkpoint_id
             if not wait:
                 raise SessionBusy(key)
+            queued()
             await asyncio.sleep(next(waits))
 
     def _release_if_taken(self, attempt: asyncio.Future[LockResult], key: str) -> None:
@@ -162,12 +177,18 @@ class SessionLocks:
 
     @asynccontextmanager
     async def hold(
-        self, session_id: UUID, owner: str, *, wait: bool = True
+        self,
+        session_id: UUID,
+        owner: str,
+        *,
+        wait: bool = True,
+        on_queued: Callable[[], None] | None = None,
     ) -> AsyncIterator[str | None]:
         """Holds the session's lock, and gives the id of its latest checkpoint as of then (None
         for a session without one); raises SessionNotFound unless `owner` has the session, and
-        SessionBusy if another turn holds it and `wait` is false."""
-        async with self._holding(session_id, owner, wait) as latest_checkpoint_id:
+        SessionBusy if another turn holds it and `wait` is false. `on_queued` hears once if it
+        waits for another turn of the session."""
+        async with self._holding(session_id, owner, wait, on_queued) as latest_checkpoint_id:
             yield latest_checkpoint_id
 
     @asynccontextmanager
@@ -178,13 +199,21 @@ class SessionLocks:
 
     @asynccontextmanager
     async def _holding(
-        self, session_id: UUID, owner: str | None, wait: bool
+        self,
+        session_id: UUID,
+        owner: str | None,
+        wait: bool,
+        on_queued: Callable[[], None] | None = None,
     ) -> AsyncIterator[str | None]:
         key = str(session_id)
-        if not wait and self._busy_here(session_id):
-            raise SessionBusy(key)
+        queued = _Once(on_queued)
+        if self._busy_here(session_id):
+            if not wait:
+                raise SessionBusy(key)
+            # Another turn of the session runs here: whose it is, the lock statement checks.
+            queued()
         async with self._local_turn(session_id):
-            latest_checkpoint_id = await self._acquire(key, owner, wait)
+            latest_checkpoint_id = await self._acquire(key, owner, wait, queued)
             try:
                 yield latest_checkpoint_id
             finally:

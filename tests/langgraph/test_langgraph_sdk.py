@@ -14,7 +14,7 @@ from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.schema import StreamPart
 
 from devtools.openai_stub import StubBehaviour
-from tests.support.chat_client import eventually, new_session, say
+from tests.support.chat_client import eventually, new_session, parse_sse, say
 from tests.support.fakes import FakeChatModel
 from tests.support.stored import stored_turns
 
@@ -288,6 +288,37 @@ async def test_reject_refuses_a_run_while_one_is_going_and_enqueue_waits(
     state = await queued
     assert [m["content"] for m in state["messages"]][-2:] == ["and again", "You said: and again"]
     assert (await sdk.threads.get(thread["thread_id"]))["status"] == "idle"
+
+
+async def test_a_queued_run_answers_at_once_and_streams_once_its_turn_comes(
+    client: httpx.AsyncClient, sdk: LangGraphClient, fake_model: FakeChatModel
+) -> None:
+    fake_model.gate = asyncio.Event()
+    thread_id = (await sdk.threads.create())["thread_id"]
+    first = sdk.runs.stream(thread_id, "chat", input=_user(BOB), stream_mode="values")
+    running = asyncio.ensure_future(_drain(first))
+    try:
+
+        async def busy() -> bool:
+            return (await sdk.threads.get(thread_id))["status"] == "busy"
+
+        await eventually(busy)
+        body = {"assistant_id": "chat", "input": _user("again"), "stream_mode": "messages-tuple"}
+        # As langgraph-api: the status and headers while the first run still holds the thread,
+        # so a client (or a proxy) is not left without an answer while the run waits its turn.
+        async with (
+            asyncio.timeout(30),
+            client.stream("POST", f"/threads/{thread_id}/runs/stream", json=body) as queued,
+        ):
+            assert queued.status_code == 200
+            assert await busy()
+            fake_model.gate.set()
+            events = parse_sse((await queued.aread()).decode())
+    finally:
+        fake_model.gate.set()
+        await running
+    tokens = [data[0]["content"] for name, data in events if name == "messages"]  # type: ignore[index]
+    assert "".join(tokens) == "You said: again"
 
 
 async def _drain(parts: AsyncIterator[StreamPart]) -> list[StreamPart]:

@@ -10,7 +10,8 @@ import uuid
 import httpx
 import psycopg
 
-from api.store.locks import _TRY_LOCK
+from api.store.locks import _TRY_LOCK, SessionLocks
+from api.store.sessions import OWNED
 
 # Another key than any session's: the test's own gate.
 _GATE = 0x7465737400
@@ -58,3 +59,37 @@ async def _waits_for_gate(conn: psycopg.AsyncConnection) -> bool:
     )
     row = await cur.fetchone()
     return row is not None and row[0] > 0
+
+
+async def test_a_turn_waiting_for_another_process_s_turn_hears_it_is_queued_once(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    session_id = uuid.uuid4()
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as writer:
+        await writer.execute(
+            "INSERT INTO chat_sessions (id, owner) VALUES (%s, %s)", (session_id, "lock-test")
+        )
+        # Two processes' locks: each its own lock connection.
+        one = SessionLocks(database_url, 10, owned=OWNED)
+        other = SessionLocks(database_url, 10, owned=OWNED)
+        heard: list[str] = []
+        try:
+            async with one.hold(session_id, "lock-test"):
+
+                async def waiting() -> None:
+                    async with other.hold(
+                        session_id, "lock-test", on_queued=lambda: heard.append("queued")
+                    ):
+                        heard.append("locked")
+
+                waiter = asyncio.ensure_future(waiting())
+                async with asyncio.timeout(30):
+                    while not heard:
+                        await asyncio.sleep(0.01)
+                assert heard == ["queued"]
+            await waiter
+            assert heard == ["queued", "locked"]
+        finally:
+            await one.close()
+            await other.close()
+            await writer.execute("DELETE FROM chat_sessions WHERE id = %s", (session_id,))

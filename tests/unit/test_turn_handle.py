@@ -12,6 +12,7 @@ from langchain_core.messages import AIMessageChunk
 from api.conversations import (
     Accepted,
     Failure,
+    Queued,
     Reply,
     Token,
     Turn,
@@ -142,3 +143,21 @@ async def test_a_client_that_stays_to_the_end_never_cancels(running: asyncio.Tas
         assert [e async for e in turn.events()][-1] == Reply("m1")
     await asyncio.sleep(0)
     assert not running.cancelled()
+
+
+async def test_queued_returns_while_the_turn_waits_in_line_and_accepted_does_not(
+    running: asyncio.Task[None],
+) -> None:
+    turn = Turn(running, _queued(Queued()))
+    await turn.queued()
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.05):
+            await turn.accepted()
+
+
+async def test_queued_raises_for_a_turn_refused_before_it_waited(
+    running: asyncio.Task[None],
+) -> None:
+    turn = Turn(running, _queued(Failure(404, "no such session")))
+    with pytest.raises(TurnRefused):
+        await turn.queued()

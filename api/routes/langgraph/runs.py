@@ -29,7 +29,8 @@ async def _start(
     thread_id: UUID | None,
     run: RunCreate,
 ) -> tuple[UUID, Turn]:
-    """Starts the run's turn, and returns once it is accepted; a 4xx/5xx if it is not."""
+    """Starts the run's turn, and returns once it runs or waits in line behind another turn of
+    the thread (as langgraph-api answers a queued run at once); a 4xx/5xx if it never will."""
     check_assistant(run.assistant_id)
     checkpoint = (run.checkpoint.id if run.checkpoint else None) or run.checkpoint_id
     messages = input_messages(
@@ -52,7 +53,7 @@ async def _start(
         from_checkpoint=checkpoint,
         discard=stateless and run.on_completion == "delete",
     )
-    await turn.accepted()
+    await turn.queued()
     return thread_id, turn
 
 
