@@ -184,12 +184,14 @@ class Conversations:
         reject_if_busy: bool = False,
         from_checkpoint: str | None = None,
         discard: bool = False,
+        run_id: str | None = None,
     ) -> Turn:
         """Starts a turn on the caller's session; wait on the `Turn` for whether it could.
 
         `reject_if_busy`: a 409 rather than a wait while another turn runs; `from_checkpoint`:
         run from that checkpoint, a new branch that becomes the latest (without messages, the
-        run goes on from it); `discard`: delete the session after.
+        run goes on from it); `discard`: delete the session after; `run_id`: the id its
+        client knows the turn by, kept in its checkpoints' metadata.
         """
         request = TurnRequest(
             session_id,
@@ -199,6 +201,7 @@ class Conversations:
             from_checkpoint,
             discard=discard,
             client_ids=tuple(m.id for m in messages if m.id),
+            run_id=run_id,
         )
         return self._turns.start(request)
 

@@ -59,6 +59,8 @@ class TurnRequest:
     discard: bool = False
     # The ids the client gave its messages: none may be in the conversation already.
     client_ids: tuple[str, ...] = ()
+    # The id the client knows the turn by (a LangGraph run's), kept in its checkpoints' metadata.
+    run_id: str | None = None
 
 
 class TurnRunner:
@@ -181,9 +183,12 @@ class TurnRunner:
         transaction, fenced on the session's latest checkpoint when it started: a turn that
         fails stores nothing."""
         session_id = request.session_id
+        config = thread_config(session_id, request.from_checkpoint)
+        if request.run_id is not None:
+            config["metadata"] = {"run_id": request.run_id}
         with self._saver.held_back(str(session_id)) as held:
             reply_id = await self._stream(
-                thread_config(session_id, request.from_checkpoint),
+                config,
                 request.messages,
                 events,
                 observer,

@@ -186,6 +186,9 @@ async def test_regenerate_and_edit_fork_a_new_branch_that_the_session_follows(
     )
     assert _tokens(parts) == "Your name is Bob."
     state = await sdk.threads.get_state(session_id)
+    # Each state the run saved names it by the id its client saw.
+    assert parts[0].event == "metadata"
+    assert state["metadata"]["run_id"] == parts[0].data["run_id"]
     assert state["parent_checkpoint"]["checkpoint_id"] != history[0]["checkpoint"]["checkpoint_id"]
     assert [m["content"] for m in state["values"]["messages"]][-2:] == [
         "What's my name again?",

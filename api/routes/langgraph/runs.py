@@ -28,6 +28,7 @@ async def _start(
     owner: str,
     thread_id: UUID | None,
     run: RunCreate,
+    run_id: str,
 ) -> tuple[UUID, Turn]:
     """Starts the run's turn, and returns once it runs or waits in line behind another turn of
     the thread (as langgraph-api answers a queued run at once); a 4xx/5xx if it never will."""
@@ -52,6 +53,7 @@ async def _start(
         reject_if_busy=run.multitask_strategy == "reject",
         from_checkpoint=checkpoint,
         discard=stateless and run.on_completion == "delete",
+        run_id=run_id,
     )
     await turn.queued()
     return thread_id, turn
@@ -65,8 +67,8 @@ async def _stream(
     thread_id: UUID | None,
     run: RunCreate,
 ) -> Response:
-    started_on, turn = await _start(conversations, settings, owner, thread_id, run)
     run_id = str(uuid4())
+    started_on, turn = await _start(conversations, settings, owner, thread_id, run, run_id)
     encode = RunEncoder(run_id, str(started_on), run.modes)
 
     async def body() -> AsyncIterator[bytes]:
@@ -86,7 +88,7 @@ async def _wait(
     thread_id: UUID | None,
     run: RunCreate,
 ) -> JSON:
-    _, turn = await _start(conversations, settings, owner, thread_id, run)
+    _, turn = await _start(conversations, settings, owner, thread_id, run, str(uuid4()))
     events = await turn.result(policy.with_on_disconnect(run.on_disconnect).on_disconnect)
     values = [e.values for e in events if isinstance(e, Values)]
     return JSON(values[-1] if values else {})
