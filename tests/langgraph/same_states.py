@@ -8,11 +8,10 @@ from typing import Any
 from tests.support.reference import SERVER_ONLY_METADATA, shape
 
 # What langgraph-api adds to every checkpoint's metadata from the run that wrote it, and this
-# server does not: its checkpoints carry what the graph writes (source, step, parents). No client
-# here reads these (Agent Chat UI, both SDKs, RemoteGraph): the branch tree is built from
-# `checkpoint` and `parent_checkpoint` alone.
+# server does not: its checkpoints carry what the graph writes (source, step, parents) and the
+# run's `run_id`. No client here reads the rest (Agent Chat UI, both SDKs, RemoteGraph): the
+# branch tree is built from `checkpoint` and `parent_checkpoint` alone.
 RUN_METADATA = {
-    "run_id",
     "thread_id",
     "graph_id",
     "assistant_id",
@@ -47,10 +46,8 @@ def same_state(our: dict[str, Any], their: dict[str, Any]) -> None:
         (t["name"], t["path"]) for t in their["tasks"]
     ]
     for our_task, their_task in zip(our["tasks"], their["tasks"], strict=True):
-        # langgraph-api writes null where its schema wants a string or an object; here such a
-        # field is left out (tests/langgraph/test_remote_graph.py has the client that minds).
-        assert set(our_task) <= set(their_task)
-        assert {k for k, v in their_task.items() if v is not None} <= set(our_task)
+        # Every key, null where langgraph-api writes null (RemoteGraph reads them all).
+        assert set(our_task) == set(their_task)
         assert shape(our_task["result"]) == shape(their_task["result"])
 
 
