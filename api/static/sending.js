@@ -103,8 +103,9 @@ async function streamReply({ text, from, keep = null, written = null }) {
     };
     if (from === null) answer.dataset.id = await api.sendMessage(id, text, streaming);
     else await api.runFrom(id, from, text, streaming);
-    answer.dataset.state = "done";
+    // Done once the versions are read again: until then the page takes no new message.
     await showLatest(id, view);
+    answer.dataset.state = "done";
   } catch (error) {
     if (view === state.view) replyFailed(error, sending);
   } finally {
