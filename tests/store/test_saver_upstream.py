@@ -191,3 +191,45 @@ async def test_a_turns_writes_are_stored_as_upstream_stores_them(
         ("branch:to:model", 1),
     ]
     assert stored["ours"] == stored["upstream"]
+
+
+async def test_a_held_back_turn_is_stored_as_upstream_stores_it(
+    saver_alone: OpenSaver,
+) -> None:
+    # write_held_back builds upstream's rows itself (api/store/rows.py), to write them in one
+    # batch per table: the same checkpoints and writes, through it and through upstream's aput
+    # and aput_writes, give the same rows (but for the thread id).
+    first = _checkpoint({"__start__": {"messages": [HumanMessage("hi", id="1")]}, "n": 1})
+    second = _checkpoint(
+        {"messages": _DeltaSnapshot([HumanMessage("hi", id="1"), AIMessage("yo", id="2")])}
+    )
+    second["id"] = "2" + first["id"][1:]
+    steps: list[tuple[str, Any]] = [
+        ("put", (_config("t"), first, {"source": "input", "step": -1}, {"__start__": 1, "n": 1})),
+        ("writes", (_config("t", first["id"]), [("messages", [HumanMessage("hi", id="1")])])),
+        ("put", (_config("t", first["id"]), second, {"source": "loop"}, {"messages": 1})),
+    ]
+
+    async def run(target: AsyncPostgresSaver, thread: str) -> None:
+        for kind, (config, *rest) in steps:
+            config = {"configurable": {**config["configurable"], "thread_id": thread}}
+            if kind == "put":
+                await target.aput(config, *rest)
+            else:
+                await target.aput_writes(config, rest[0], task_id="t1", task_path="~p")
+
+    async with saver_alone() as ours:
+        with ours.held_back("ours") as held:
+            await run(ours, "ours")
+        async with ours.conn.connection() as conn:  # type: ignore[union-attr]
+            async with conn.transaction():
+                await ours.write_held_back(held, conn)
+        await run(AsyncPostgresSaver(ours.conn), "upstream")
+        stored: dict[str, dict[str, list[dict[str, object]]]] = {"ours": {}, "upstream": {}}
+        async with ours.conn.connection() as conn:  # type: ignore[union-attr]
+            for table in ("checkpoints", "checkpoint_blobs", "checkpoint_writes"):
+                cur = await conn.execute(f"SELECT * FROM {table} ORDER BY 2, 3, 4")
+                for row in await cur.fetchall():
+                    stored[row.pop("thread_id")].setdefault(table, []).append(row)
+    assert set(stored["ours"]) == {"checkpoints", "checkpoint_blobs", "checkpoint_writes"}
+    assert stored["ours"] == stored["upstream"]
