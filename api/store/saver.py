@@ -12,7 +12,8 @@ tables and rows, with five departures from upstream, each for its reason:
    one-token turn's CPU, measured. A turn's held-back checkpoints and writes (its three
    checkpoints, their blobs and writes) go as one batch per table (`write_held_back`, with
    upstream's rows built in api/store/rows.py) rather than a statement or two each and a thread
-   hop for each blob: from 2.94 to 2.57 ms of CPU a one-token turn, measured in process.
+   hop for each blob: 2.55 to 2.59 ms of CPU a one-token turn instead of 2.94 to 3.79, measured
+   in process (BENCHMARKS.md).
 4. The latest state of the sessions a process used last kept whole in memory (`LatestCheckpoints`,
    api/store/latest.py), served by `aget_tuple` only when PostgreSQL confirms it is still the
    thread's latest checkpoint. The session-lock statement reads the latest checkpoint id once the
