@@ -29,7 +29,8 @@ tables and rows, with five departures from upstream, each for its reason:
 6. Compact channel versions (`get_next_version`): upstream's are 51 characters (a 32-digit
    counter and a random float), and a checkpoint row names them about seven times. These keep
    the counter (10 digits) and 48 random bits, unique across forks all the same, and compare
-   above any upstream version of a smaller counter, so rows written before read on.
+   above any upstream version of a smaller counter; the schema's migrations give rows written
+   before the same form (api/store/schema.py).
 7. Listed checkpoints (`alist`, so the graph's state history) carry their delta channels whole,
    each rebuilt from the one before it in the list where it can be: a page of history costs
    one replay, not one per state.
