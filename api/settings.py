@@ -82,6 +82,17 @@ class Settings(ModelSettings):
             raise ValueError("METRICS_API_KEY is one of API_KEYS: /metrics needs a key of its own")
         return self
 
+    @field_validator("heartbeat_seconds")
+    @classmethod
+    def _heartbeat_under_thirty_seconds(cls, value: float) -> float:
+        # The JS SDK (1.9 and later) gives up on a stream silent for about 30 s.
+        if value >= 30:
+            raise ValueError(
+                f"HEARTBEAT_SECONDS ({value:g}) must be under 30: the JS SDK aborts a stream "
+                "silent for about 30 s"
+            )
+        return value
+
     @model_validator(mode="after")
     def _pool_bounds_in_order(self) -> Settings:
         if self.db_pool_min_size > self.db_pool_max_size:

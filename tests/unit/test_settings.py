@@ -56,3 +56,14 @@ def test_a_pool_smaller_at_least_than_at_most_is_refused(monkeypatch: pytest.Mon
         ValidationError, match=r"DB_POOL_MIN_SIZE \(30\) is larger than DB_POOL_MAX_SIZE \(20\)"
     ):
         Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("seconds", ["30", "45.5"])
+def test_a_heartbeat_of_30_seconds_or_more_is_refused(
+    monkeypatch: pytest.MonkeyPatch, seconds: str
+) -> None:
+    monkeypatch.setenv("HEARTBEAT_SECONDS", seconds)
+    with pytest.raises(ValidationError, match=r"HEARTBEAT_SECONDS \(.+\) must be under 30"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
+    monkeypatch.setenv("HEARTBEAT_SECONDS", "29.5")
+    assert Settings(_env_file=None).heartbeat_seconds == 29.5  # type: ignore[call-arg]
