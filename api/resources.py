@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -8,6 +9,7 @@ from langchain_core.language_models import BaseChatModel
 from openai import DefaultAioHttpClient
 
 from api.conversations import Conversations
+from api.conversations.thread_streams import ThreadStreams
 from api.observability.turn_watch import watch_turn
 from api.settings import Settings
 from api.store.database import Pool, database_url
@@ -16,9 +18,14 @@ from api.store.pool import make_pool
 from api.store.saver import PooledPostgresSaver
 from api.store.schema import prepare_schema
 from api.store.sessions import OWNED, Sessions
+from api.store.thread_events import ThreadEvents
+from api.store.thread_wakeups import ThreadWakeups
 from api.store.turn_save import TurnSaves
 from api.streaming import StreamPolicy
 from graph import DELTA_CHANNELS, build_graph, make_chat_model
+
+# How often each process deletes the thread events older than THREAD_EVENTS_RETENTION_SECONDS.
+_PRUNE_EVERY_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -73,12 +80,24 @@ async def open_resources(
                 on_lost=on_lock_loss,
             )
             saves = TurnSaves(pool, saver, url)
-            conversations = Conversations(graph, saver, Sessions(pool), locks, saves, watch_turn)
+            thread_events = ThreadEvents(pool, settings.thread_events_retention_seconds)
+            wakeups = ThreadWakeups(url, settings.db_connect_timeout_seconds)
+            streams = ThreadStreams(thread_events, wakeups)
+            conversations = Conversations(
+                graph, saver, Sessions(pool), locks, saves, streams, watch_turn
+            )
             policy = StreamPolicy(settings.heartbeat_seconds, settings.on_disconnect)
+            background = [
+                asyncio.create_task(wakeups.listen_forever()),
+                asyncio.create_task(thread_events.prune_forever(_PRUNE_EVERY_SECONDS)),
+            ]
             try:
                 yield Resources(settings, pool, conversations, policy)
             finally:
                 await conversations.drain(settings.shutdown_grace_seconds)
+                for task in background:
+                    task.cancel()
+                await asyncio.gather(*background, return_exceptions=True)
                 await locks.close()
                 await model_http.aclose()
         finally:

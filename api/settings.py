@@ -33,6 +33,9 @@ class Settings(ModelSettings):
     on_disconnect: OnDisconnect = "continue"
     heartbeat_seconds: float = Field(default=15.0, gt=0)
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    # How long a thread's stream events (POST /threads/{id}/stream/events) are kept after they
+    # were written: a client may resume (`since`) within it, from any replica.
+    thread_events_retention_seconds: float = Field(default=3600.0, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # `json`: one JSON object per log line, for log shippers.
     log_format: Literal["text", "json"] = "text"

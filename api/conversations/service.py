@@ -14,6 +14,7 @@ from langgraph.types import StateSnapshot
 from api.conversations.failures import UnknownCheckpoint
 from api.conversations.handle import Turn
 from api.conversations.observer import ObserveTurn, unobserved
+from api.conversations.thread_streams import ThreadStreams
 from api.conversations.turns import TurnRequest, TurnRunner, thread_config
 from api.store.errors import SessionNotFound
 from api.store.locks import SessionLocks
@@ -66,9 +67,11 @@ class Conversations:
         sessions: Sessions,
         locks: SessionLocks,
         saves: TurnSaves,
+        streams: ThreadStreams,
         observe: ObserveTurn = unobserved,
     ) -> None:
         self._graph = graph
+        self._streams = streams
         self._saver = saver
         self._sessions = sessions
         self._locks = locks
@@ -205,5 +208,35 @@ class Conversations:
         )
         return self._turns.start(request)
 
+    async def start_streamed_turn(
+        self,
+        session_id: UUID,
+        owner: str,
+        messages: Sequence[HumanMessage],
+        *,
+        run_id: str,
+        reject_if_busy: bool = False,
+        from_checkpoint: str | None = None,
+    ) -> None:
+        """Starts a turn whose events go to the thread's event stream (`streams`), and
+        returns once it runs or waits in line behind another turn; TurnRefused if it never
+        will."""
+        turn = self.start_turn(
+            session_id,
+            owner,
+            messages,
+            reject_if_busy=reject_if_busy,
+            from_checkpoint=from_checkpoint,
+            run_id=run_id,
+        )
+        await turn.queued()
+        self._streams.record(turn, session_id, run_id)
+
+    @property
+    def streams(self) -> ThreadStreams:
+        """The threads' event streams, read through any replica."""
+        return self._streams
+
     async def drain(self, timeout: float) -> None:
         await self._turns.drain(timeout)
+        await self._streams.drain()

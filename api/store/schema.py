@@ -77,6 +77,20 @@ MIGRATIONS = (
             DROP FUNCTION pg_temp.compact(jsonb);
         END IF;
     END $$""",
+    # A thread's protocol events (api/store/thread_events.py). `events_seq` is the last seq a
+    # session's events were given: the counter survives the pruning of the events themselves,
+    # and the row lock of its UPDATE orders the appends of a session in commit order.
+    "ALTER TABLE chat_sessions ADD COLUMN IF NOT EXISTS events_seq bigint NOT NULL DEFAULT 0",
+    """CREATE TABLE IF NOT EXISTS chat_thread_events (
+        thread_id uuid NOT NULL REFERENCES chat_sessions (id) ON DELETE CASCADE,
+        seq bigint NOT NULL,
+        run_id text NOT NULL,
+        method text NOT NULL,
+        data jsonb NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+        PRIMARY KEY (thread_id, seq)
+    )""",
+    "CREATE INDEX IF NOT EXISTS chat_thread_events_created ON chat_thread_events (created_at)",
 )
 
 # Any constant works: it only keeps two starting processes from migrating at once.

@@ -188,7 +188,7 @@ class RunCreate(_Body):
 Body = TypeVar("Body", bound=BaseModel)
 
 
-def _validated(model: type[Body], document: Any) -> Body:
+def validated(model: type[Body], document: Any) -> Body:
     try:
         return model.model_validate(document)
     except ValidationError as error:
@@ -201,7 +201,7 @@ def _validated(model: type[Body], document: Any) -> Body:
 
 def _reader(model: type[Body]) -> Callable[[Request, Settings], Awaitable[Body]]:
     async def read(request: Request, settings: SettingsDep) -> Body:
-        return _validated(model, await read_json(request, settings.max_message_bytes))
+        return validated(model, await read_json(request, settings.max_message_bytes))
 
     return read
 
@@ -209,7 +209,7 @@ def _reader(model: type[Body]) -> Callable[[Request, Settings], Awaitable[Body]]
 async def _read_run(request: Request, settings: SettingsDep) -> RunCreate:
     """A run's body, which may hold a message's attachments (in base64) besides its text."""
     base64_bytes = -(-settings.max_attachment_bytes // 3) * 4
-    return _validated(RunCreate, await read_json(request, settings.max_message_bytes, base64_bytes))
+    return validated(RunCreate, await read_json(request, settings.max_message_bytes, base64_bytes))
 
 
 # Each body read from JSON whatever the request's Content-Type, within the size limit.

@@ -3,10 +3,12 @@
 from fastapi import APIRouter, Depends
 
 from api.auth import get_owner
-from api.routes.langgraph import assistants, meta, runs, threads
+from api.routes.langgraph import assistants, commands, meta, runs, stream_events, threads
 
 router = APIRouter(tags=["langgraph"], include_in_schema=False)
 router.include_router(meta.router)
 router.include_router(assistants.router, dependencies=[Depends(get_owner)])
 router.include_router(threads.router, dependencies=[Depends(get_owner)])
 router.include_router(runs.router, dependencies=[Depends(get_owner)])
+router.include_router(commands.router, dependencies=[Depends(get_owner)])
+router.include_router(stream_events.router, dependencies=[Depends(get_owner)])

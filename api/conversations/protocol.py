@@ -1,0 +1,144 @@
+"""A turn's events as the thread-centric streaming protocol's `(method, data)` pairs: the
+order langgraph-api gives one turn of this graph, `lifecycle` running, `values`, the reply's
+`messages`, `values`, `lifecycle` completed (or failed)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from api.conversations.events import Accepted, Queued, Reply, Token, TurnEvent, Update, Values
+from api.conversations.failures import Failure
+from api.store.thread_events import StoredEvent
+
+GRAPH_NAME = "chat"
+CHANNELS = frozenset({"lifecycle", "messages", "values", "updates", "checkpoints"})
+# The lifecycle events that end a run, as the SDKs read them.
+ENDINGS = frozenset({"completed", "failed", "interrupted"})
+
+ProtocolEvent = tuple[str, dict[str, Any]]
+_USAGE = ("input_tokens", "output_tokens", "total_tokens")
+
+
+def _default(value: Any) -> Any:
+    if hasattr(value, "model_dump"):
+        return value.model_dump()
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def jsonable(value: Any) -> Any:
+    """`value` as plain JSON, with messages as langgraph-api writes them."""
+    return orjson.loads(orjson.dumps(value, default=_default))
+
+
+def lifecycle(event: str, **data: Any) -> ProtocolEvent:
+    return "lifecycle", {"event": event, "graph_name": GRAPH_NAME, **data}
+
+
+class ProtocolEncoder:
+    """One turn's encoder: it opens the reply's message at its first chunk and finishes it at
+    the turn's next event that is no chunk."""
+
+    def __init__(self) -> None:
+        self._message: str | None = None
+        self._text: list[str] = []
+        self._usage: dict[str, int] = {}
+        self._metadata: dict[str, Any] = {}
+        self._running = False
+
+    def __call__(self, event: TurnEvent) -> Iterator[ProtocolEvent]:
+        if not isinstance(event, Token):
+            yield from self._finish_message()
+        if isinstance(event, Queued):
+            return
+        if isinstance(event, Accepted):
+            self._running = True
+            yield lifecycle("running")
+        elif isinstance(event, Values):
+            yield "values", jsonable(event.values)
+        elif isinstance(event, Update):
+            yield "updates", {"node": event.node, "values": jsonable(event.values)}
+        elif isinstance(event, Token):
+            yield from self._token(event)
+        elif isinstance(event, Reply):
+            yield lifecycle("completed")
+        elif isinstance(event, Failure):
+            if not self._running:  # refused before it ran: the client still hears its end
+                yield lifecycle("running")
+            yield lifecycle("failed", error=event.message)
+
+    def _token(self, token: Token) -> Iterator[ProtocolEvent]:
+        chunk = token.chunk
+        if self._message is None:
+            self._message = str(chunk.id)
+            yield "messages", {"event": "message-start", "role": "ai", "id": self._message}
+            yield (
+                "messages",
+                {
+                    "event": "content-block-start",
+                    "index": 0,
+                    "content": {"type": "text", "text": ""},
+                },
+            )
+        if token.content:
+            self._text.append(token.content)
+            yield (
+                "messages",
+                {
+                    "event": "content-block-delta",
+                    "index": 0,
+                    "delta": {"type": "text-delta", "text": token.content},
+                },
+            )
+        if usage := chunk.usage_metadata:
+            counts = (usage["input_tokens"], usage["output_tokens"], usage["total_tokens"])
+            for key, count in zip(_USAGE, counts, strict=True):
+                self._usage[key] = self._usage.get(key, 0) + count
+        if chunk.response_metadata:
+            self._metadata.update(jsonable(chunk.response_metadata))
+
+    def _finish_message(self) -> Iterator[ProtocolEvent]:
+        if self._message is None:
+            return
+        text = "".join(self._text)
+        yield (
+            "messages",
+            {
+                "event": "content-block-finish",
+                "index": 0,
+                "content": {"type": "text", "text": text},
+            },
+        )
+        finish: dict[str, Any] = {"event": "message-finish"}
+        if self._usage:
+            finish["usage"] = self._usage
+        if self._metadata:
+            finish["metadata"] = self._metadata
+        yield "messages", finish
+        self._message, self._text, self._usage, self._metadata = None, [], {}, {}
+
+
+def event_id(event: StoredEvent) -> str:
+    """The event's id on every connection and replica. A lifecycle's is the synthetic one
+    langgraph-api gives, from which the JS SDK reads the run id."""
+    if event.method == "lifecycle":
+        return f"synth:{event.run_id}:lc||{event.data.get('event')}"
+    return f"{_millis(event)}-{event.seq}"
+
+
+def envelope(event: StoredEvent) -> dict[str, Any]:
+    return {
+        "type": "event",
+        "event_id": event_id(event),
+        "seq": event.seq,
+        "method": event.method,
+        "params": {"namespace": [], "timestamp": _millis(event), "data": event.data},
+    }
+
+
+def _millis(event: StoredEvent) -> int:
+    return int(event.created_at.timestamp() * 1000)

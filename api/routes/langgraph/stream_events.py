@@ -1,0 +1,126 @@
+"""POST /threads/{thread_id}/stream/events: a thread's long-lived event stream, as the newest
+LangGraph SDKs read it; it stays open across turns until the client closes it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.sse import format_sse_event
+from starlette.responses import Response, StreamingResponse
+
+from api.auth import OwnerDep
+from api.conversations.protocol import envelope
+from api.conversations.thread_streams import ResumeGap, ThreadStreams
+from api.deps import ConversationsDep, SettingsDep
+from api.request_body import read_json
+from api.routes.langgraph.responses import JSON, dumps
+
+router = APIRouter()
+logger = logging.getLogger("chat_server.thread_events")
+
+_CHANNELS = frozenset(
+    {"values", "updates", "messages", "tools", "custom", "lifecycle", "input", "tasks",
+     "checkpoints"}
+)  # fmt: skip
+_HEARTBEAT = b": heartbeat\n\n"
+_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+
+
+def _bad_channels(channels: list[Any]) -> list[str]:
+    return [
+        repr(c) if not isinstance(c, str) else c
+        for c in channels
+        if not isinstance(c, str) or not (c in _CHANNELS or c.startswith("custom:"))
+    ]
+
+
+def _since(body: dict[str, Any]) -> int | None:
+    since = body.get("since")
+    if isinstance(since, int) and not isinstance(since, bool) and since >= 0:
+        return since
+    return None
+
+
+def _at_root(body: dict[str, Any]) -> bool:
+    """Whether the namespaces asked for (if any) take in the root graph's: every event here
+    is the root's (`namespace: []`)."""
+    namespaces = body.get("namespaces")
+    if not isinstance(namespaces, list):
+        return True
+    kept = [ns for ns in namespaces if isinstance(ns, list) and all(isinstance(s, str) for s in ns)]
+    return not kept or [] in kept
+
+
+async def _events(
+    streams: ThreadStreams,
+    thread_id: UUID,
+    owner: str,
+    channels: set[str],
+    since: int | None,
+    heartbeat_seconds: float,
+) -> AsyncIterator[bytes]:
+    try:
+        async for event in streams.follow(thread_id, owner, since, heartbeat_seconds):
+            if event is None:
+                yield _HEARTBEAT
+            elif isinstance(event, ResumeGap):
+                error = {
+                    "type": "error",
+                    "error": "resume_gap",
+                    "message": "the events after `since` are no longer kept",
+                    "since": event.since,
+                    "min_available_seq": event.min_available_seq,
+                }
+                yield format_sse_event(event="error", data_str=dumps(error).decode())
+            elif event.method in channels:
+                data = dumps(envelope(event)).decode()
+                yield format_sse_event(event=event.method, data_str=data, id=str(event.seq))
+    except Exception:
+        # Once streaming has begun, a failure is one `error` event; the client reconnects.
+        logger.exception("the event stream of thread %s failed", thread_id)
+        error = {"type": "error", "error": "unknown_error", "message": "the stream failed"}
+        yield format_sse_event(event="error", data_str=dumps(error).decode())
+
+
+@router.post("/threads/{thread_id}/stream/events")
+async def stream_events(
+    thread_id: UUID,
+    request: Request,
+    conversations: ConversationsDep,
+    settings: SettingsDep,
+    owner: OwnerDep,
+) -> Response:
+    try:
+        body = await read_json(request, settings.max_message_bytes)
+    except HTTPException as error:
+        if error.status_code != 422:
+            raise
+        return JSON({"detail": "Invalid JSON body"}, status_code=400)
+    channels = body.get("channels") if isinstance(body, dict) else None
+    if not isinstance(channels, list) or not channels:
+        return JSON(
+            {"detail": "channels is required and must be a non-empty array"}, status_code=400
+        )
+    if bad := _bad_channels(channels):
+        allowed = ", ".join(sorted(_CHANNELS))
+        return JSON(
+            {
+                "detail": f"channels contains unsupported entries: {', '.join(bad[:5])}. "
+                f"Allowed: {allowed}, or any `custom:<name>`."
+            },
+            status_code=400,
+        )
+    wanted = set(channels) if _at_root(body) else set()
+    stream = _events(
+        conversations.streams,
+        thread_id,
+        owner,
+        wanted,
+        _since(body),
+        settings.heartbeat_seconds,
+    )
+    return StreamingResponse(stream, headers=_HEADERS, media_type="text/event-stream")

@@ -1,0 +1,216 @@
+"""The thread-centric protocol (POST /threads/{id}/commands, POST /threads/{id}/stream/events)
+through LangGraph's Python SDK and plain HTTP: a turn's events in order, read live from any
+replica, resumed with `since` with no gap and no duplicate."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+from uuid import uuid4
+
+import httpx
+import psycopg
+import pytest
+from langgraph_sdk import get_client
+from langgraph_sdk.client import LangGraphClient
+
+from api.main import create_app
+from api.settings import Settings
+from tests.support.fakes import FakeChatModel
+from tests.support.servers import serve
+from tests.support.thread_events import Frame, start_run, thread_stream, until_run_ends
+
+BOB = "Hi, my name is Bob!"
+HELLO_BOB = "Hello Bob! It's nice to meet you. How can I help you today?"
+# One turn of this graph, as langgraph-api streams it (the deltas: one a token).
+ONE_TURN = [
+    ("lifecycle", "running"),
+    ("values", None),
+    ("messages", "message-start"),
+    ("messages", "content-block-start"),
+    ("messages", "content-block-delta"),
+    ("messages", "content-block-finish"),
+    ("messages", "message-finish"),
+    ("values", None),
+    ("lifecycle", "completed"),
+]
+
+
+@pytest.fixture
+async def sdk(client: httpx.AsyncClient) -> AsyncIterator[LangGraphClient]:
+    async with get_client(url=str(client.base_url).rstrip("/"), api_key=None) as sdk:
+        yield sdk
+
+
+def _shape(events: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
+    """Each event's method and its data's `event`, consecutive deltas as one."""
+    shape: list[tuple[str, str | None]] = []
+    for event in events:
+        step = (event["method"], event["params"]["data"].get("event"))
+        if step == ("messages", "content-block-delta") and shape and shape[-1] == step:
+            continue
+        if event["method"] != "updates":
+            shape.append(step)
+    return shape
+
+
+def _text(events: list[dict[str, Any]]) -> str:
+    return "".join(
+        e["params"]["data"]["delta"]["text"]
+        for e in events
+        if e["params"]["data"].get("event") == "content-block-delta"
+    )
+
+
+def _is_end(event: dict[str, Any]) -> bool:
+    data = event["params"]["data"]
+    return event["method"] == "lifecycle" and data["event"] in ("completed", "failed")
+
+
+async def test_the_sdk_sends_a_message_and_reads_its_events_in_order(
+    sdk: LangGraphClient, fake_model: FakeChatModel
+) -> None:
+    # The model waits after its first token until the reader has seen it: the reply is read
+    # while the turn runs.
+    fake_model.gate = asyncio.Event()
+    async with sdk.threads.stream(assistant_id="chat") as thread:
+        started = await thread.run.start(input={"messages": [{"role": "user", "content": BOB}]})
+        events: list[dict[str, Any]] = []
+        async for received in thread.subscribe(["lifecycle", "messages", "values", "updates"]):
+            event: dict[str, Any] = dict(received)
+            events.append(event)
+            if event["params"]["data"].get("event") == "content-block-delta":
+                fake_model.gate.set()
+            if _is_end(event):
+                break
+        output = await thread.output
+
+    assert _shape(events) == ONE_TURN
+    assert _text(events) == HELLO_BOB
+    seqs = [e["seq"] for e in events]
+    assert seqs == sorted(set(seqs))
+    assert events[0]["event_id"] == f"synth:{started['run_id']}:lc||running"
+    assert events[-1]["event_id"] == f"synth:{started['run_id']}:lc||completed"
+    assert [m["content"] for m in events[1]["params"]["data"]["messages"]] == [BOB]
+    assert [m["content"] for m in output["messages"]] == [BOB, HELLO_BOB]
+
+
+async def test_a_stream_on_one_replica_sees_a_turn_started_on_another_live(
+    settings: Settings,
+) -> None:
+    model = FakeChatModel(gate=asyncio.Event())
+    thread_id = str(uuid4())
+    async with (
+        serve(create_app(settings, chat_model=model)) as url_a,
+        serve(create_app(settings, chat_model=FakeChatModel())) as url_b,
+        httpx.AsyncClient(base_url=url_a, timeout=30) as a,
+        httpx.AsyncClient(base_url=url_b, timeout=30) as b,
+        thread_stream(b, thread_id) as frames,
+    ):
+        started = await start_run(a, thread_id, BOB)
+        read: list[Frame] = []
+        async for frame in frames:
+            if isinstance(frame, str):
+                continue
+            read.append(frame)
+            if frame.data["params"]["data"].get("event") == "content-block-delta":
+                break
+        # Replica A's turn waits for this: B heard of it while it ran.
+        assert model.gate is not None
+        model.gate.set()
+        read += await until_run_ends(frames)
+
+    events = [frame.data for frame in read]
+    assert _shape(events) == ONE_TURN
+    assert _text(events) == HELLO_BOB
+    assert [int(frame.id or 0) for frame in read] == [e["seq"] for e in events]
+    assert events[0]["event_id"] == f"synth:{started['result']['run_id']}:lc||running"
+
+
+async def _one_turn(http: httpx.AsyncClient, thread_id: str, text: str) -> list[Frame]:
+    """Starts a turn and reads it whole, from a stream opened before it."""
+    async with thread_stream(http, thread_id) as frames:
+        await start_run(http, thread_id, text)
+        return await until_run_ends(frames)
+
+
+async def test_since_resumes_with_no_gap_and_no_duplicate(client: httpx.AsyncClient) -> None:
+    thread_id = str(uuid4())
+    first = await _one_turn(client, thread_id, BOB)
+    assert [f.data["seq"] for f in first] == list(range(1, len(first) + 1))
+
+    async with thread_stream(client, thread_id, since=0) as frames:
+        assert await until_run_ends(frames) == first
+    middle = len(first) // 2
+    async with thread_stream(client, thread_id, since=middle) as frames:
+        assert await until_run_ends(frames) == first[middle:]
+
+    # Idle: a stream without `since` replays nothing, and the next turn's seqs go on.
+    second = await _one_turn(client, thread_id, "And again")
+    assert second[0].data["seq"] == len(first) + 1
+    assert _text([f.data for f in second]) == "You said: And again"
+    async with thread_stream(client, thread_id, since=middle) as frames:
+        assert await until_run_ends(frames) == first[middle:]
+        assert await until_run_ends(frames) == second
+
+
+async def test_since_older_than_what_is_kept_is_a_resume_gap(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    thread_id = str(uuid4())
+    first = await _one_turn(client, thread_id, BOB)
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        # As the retention period's pruning would: the oldest events first.
+        admin.execute(
+            "DELETE FROM chat_thread_events WHERE thread_id = %s AND seq <= 3", (thread_id,)
+        )
+
+    async with thread_stream(client, thread_id, since=1) as frames:
+        [gap] = await until_run_ends(frames)
+    assert gap.event == "error"
+    assert gap.data["error"] == "resume_gap"
+    assert (gap.data["since"], gap.data["min_available_seq"]) == (1, 4)
+    async with thread_stream(client, thread_id, since=3) as frames:
+        assert await until_run_ends(frames) == first[3:]
+
+
+async def test_the_stream_beats_while_idle(settings: Settings) -> None:
+    quick = settings.model_copy(update={"heartbeat_seconds": 0.2})
+    async with (
+        serve(create_app(quick, chat_model=FakeChatModel())) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as http,
+        thread_stream(http, str(uuid4())) as frames,
+    ):
+        assert [await anext(frames), await anext(frames)] == [": heartbeat"] * 2
+
+
+async def _command(http: httpx.AsyncClient, body: Any) -> httpx.Response:
+    return await http.post(f"/threads/{uuid4()}/commands", json=body)
+
+
+async def test_commands_other_than_run_start_are_answered_as_langgraph_api_does(
+    client: httpx.AsyncClient,
+) -> None:
+    tree = await _command(client, {"id": 3, "method": "agent.getTree", "params": {}})
+    assert (tree.status_code, tree.json()["error"], tree.json()["id"]) == (200, "no_such_run", 3)
+    other = await _command(client, {"id": 4, "method": "state.get", "params": {}})
+    assert (other.status_code, other.json()["error"]) == (200, "unknown_command")
+    no_id = await _command(client, {"id": "x", "method": "run.start"})
+    assert (no_id.status_code, no_id.json()["error"], no_id.json()["id"]) == (
+        400,
+        "invalid_argument",
+        None,
+    )
+    bad_json = await client.post(f"/threads/{uuid4()}/commands", content=b"{")
+    assert (bad_json.status_code, bad_json.json()) == (400, {"detail": "Invalid JSON body"})
+    no_assistant = await _command(client, {"id": 5, "method": "run.start", "params": {}})
+    assert (no_assistant.status_code, no_assistant.json()["error"]) == (200, "invalid_argument")
+
+
+async def test_a_stream_needs_known_channels(client: httpx.AsyncClient) -> None:
+    bodies: list[dict[str, Any]] = [{}, {"channels": []}, {"channels": ["values", "nope"]}]
+    for body in bodies:
+        response = await client.post(f"/threads/{uuid4()}/stream/events", json=body)
+        assert response.status_code == 400, body
+    assert "nope" in response.json()["detail"]
