@@ -39,6 +39,13 @@ def lifecycle(event: str, **data: Any) -> ProtocolEvent:
     return "lifecycle", {"event": event, "graph_name": GRAPH_NAME, **data}
 
 
+def _start_metadata(response_metadata: dict[str, Any]) -> dict[str, Any]:
+    """The provider and model a reply's first chunk names, as langchain-core's own
+    `message-start` carries them."""
+    names = {"model_provider": "provider", "model_name": "model"}
+    return {names[key]: value for key, value in response_metadata.items() if key in names}
+
+
 class ProtocolEncoder:
     """One turn's encoder: it opens the reply's message at its first chunk and finishes it at
     the turn's next event that is no chunk."""
@@ -75,7 +82,10 @@ class ProtocolEncoder:
         chunk = token.chunk
         if self._message is None:
             self._message = str(chunk.id)
-            yield "messages", {"event": "message-start", "role": "ai", "id": self._message}
+            start: dict[str, Any] = {"event": "message-start", "role": "ai", "id": self._message}
+            if hints := _start_metadata(chunk.response_metadata):
+                start["metadata"] = hints
+            yield "messages", start
             yield (
                 "messages",
                 {

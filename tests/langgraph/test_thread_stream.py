@@ -17,6 +17,7 @@ from langgraph_sdk.client import LangGraphClient
 
 from api.main import create_app
 from api.settings import Settings
+from devtools.openai_stub import StubBehaviour
 from tests.support.fakes import FakeChatModel
 from tests.support.servers import serve
 from tests.support.thread_events import Frame, start_run, thread_stream, until_run_ends
@@ -214,3 +215,33 @@ async def test_a_stream_needs_known_channels(client: httpx.AsyncClient) -> None:
         response = await client.post(f"/threads/{uuid4()}/stream/events", json=body)
         assert response.status_code == 400, body
     assert "nope" in response.json()["detail"]
+
+
+async def _sdk_turn(url: str, text: str) -> list[dict[str, Any]]:
+    """One turn through the Python SDK's `threads.stream`: its events up to the run's end."""
+    events: list[dict[str, Any]] = []
+    async with (
+        get_client(url=url, api_key=None) as sdk,
+        sdk.threads.stream(assistant_id="chat") as thread,
+    ):
+        await thread.run.start(input={"messages": [{"role": "user", "content": text}]})
+        async for received in thread.subscribe(["lifecycle", "messages", "values"]):
+            events.append(dict(received))
+            if _is_end(events[-1]):
+                return events
+    raise AssertionError(f"the stream ended before its run: {events}")
+
+
+async def test_the_same_events_as_langgraph_dev(
+    openai_app_url: str, langgraph_dev: str, stub_behaviour: StubBehaviour
+) -> None:
+    # Slow enough that the stream is open before the turn ends: without `since`, this server
+    # replays the running turn only.
+    stub_behaviour.token_delay = 0.05
+    ours = await asyncio.wait_for(_sdk_turn(openai_app_url, BOB), 60)
+    theirs = await asyncio.wait_for(_sdk_turn(langgraph_dev, BOB), 60)
+    assert _shape(ours) == _shape(theirs)
+    assert _text(ours) == _text(theirs) == HELLO_BOB
+    for our, their in zip(ours, theirs, strict=True):
+        assert our["params"]["namespace"] == their["params"]["namespace"] == []
+        assert our["params"]["data"].keys() == their["params"]["data"].keys(), their

@@ -30,9 +30,9 @@ class _Refused(Exception):
 def _run_create(params: dict[str, Any]) -> RunCreate:
     if not isinstance(params.get("assistant_id"), str):
         raise _Refused("invalid_argument", "run.start needs params.assistant_id, a string")
-    config = params.get("config") or {}
+    config = params.get("config")
     configurable = config.get("configurable") if isinstance(config, dict) else None
-    checkpoint_id = (configurable or {}).get("checkpoint_id")
+    checkpoint_id = configurable.get("checkpoint_id") if isinstance(configurable, dict) else None
     return validated(
         RunCreate,
         {
