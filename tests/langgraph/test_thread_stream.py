@@ -186,6 +186,15 @@ async def test_the_stream_beats_while_idle(settings: Settings) -> None:
         assert [await anext(frames), await anext(frames)] == [": heartbeat"] * 2
 
 
+def _run_start(text: str) -> dict[str, Any]:
+    user = {"role": "user", "content": text}
+    return {
+        "id": 1,
+        "method": "run.start",
+        "params": {"assistant_id": "chat", "input": {"messages": [user]}},
+    }
+
+
 async def _command(http: httpx.AsyncClient, body: Any) -> httpx.Response:
     return await http.post(f"/threads/{uuid4()}/commands", json=body)
 
@@ -245,3 +254,47 @@ async def test_the_same_events_as_langgraph_dev(
     for our, their in zip(ours, theirs, strict=True):
         assert our["params"]["namespace"] == their["params"]["namespace"] == []
         assert our["params"]["data"].keys() == their["params"]["data"].keys(), their
+
+
+async def test_a_turn_whose_model_fails_ends_with_a_failed_lifecycle(
+    openai_app_url: str, stub_behaviour: StubBehaviour
+) -> None:
+    stub_behaviour.cut_after_tokens = 3
+    async with httpx.AsyncClient(base_url=openai_app_url, timeout=30) as http:
+        frames = await _one_turn(http, str(uuid4()), BOB)
+    events = [frame.data for frame in frames]
+    assert _shape(events)[:5] == ONE_TURN[:5]
+    assert _shape(events)[-3:] == [
+        ("messages", "content-block-finish"),
+        ("messages", "message-finish"),
+        ("lifecycle", "failed"),
+    ]
+    assert events[-1]["params"]["data"]["error"]
+    assert events[-1]["event_id"].endswith(":lc||failed")
+
+
+async def test_a_thread_stream_is_its_owners_only(
+    keyed_url: str, api_keys: tuple[str, str]
+) -> None:
+    thread_id = str(uuid4())
+    async with (
+        httpx.AsyncClient(base_url=keyed_url, timeout=30) as anonymous,
+        httpx.AsyncClient(
+            base_url=keyed_url, timeout=30, headers={"X-Api-Key": api_keys[0]}
+        ) as owner,
+        httpx.AsyncClient(
+            base_url=keyed_url, timeout=30, headers={"X-Api-Key": api_keys[1]}
+        ) as other,
+    ):
+        refused = await anonymous.post(
+            f"/threads/{thread_id}/stream/events", json={"channels": ["lifecycle"]}
+        )
+        assert refused.status_code == 401
+        assert len(await _one_turn(owner, thread_id, BOB)) > 3
+
+        async with thread_stream(other, thread_id, since=0) as frames:
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(anext(frames), 1)
+        taken = await other.post(f"/threads/{thread_id}/commands", json=_run_start("Hi"))
+        assert (taken.json()["type"], taken.json()["error"]) == ("error", "invalid_argument")
+        assert taken.json()["message"] == "no such session"
