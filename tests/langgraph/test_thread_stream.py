@@ -5,7 +5,9 @@ replica, resumed with `since` with no gap and no duplicate."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -18,8 +20,9 @@ from langgraph_sdk.client import LangGraphClient
 from api.main import create_app
 from api.settings import Settings
 from devtools.openai_stub import StubBehaviour
+from devtools.processes import server_environment
 from tests.support.fakes import FakeChatModel
-from tests.support.servers import serve
+from tests.support.servers import serve, two_chat_servers
 from tests.support.thread_events import Frame, start_run, thread_stream, until_run_ends
 
 BOB = "Hi, my name is Bob!"
@@ -127,6 +130,36 @@ async def test_a_stream_on_one_replica_sees_a_turn_started_on_another_live(
     assert _text(events) == HELLO_BOB
     assert [int(frame.id or 0) for frame in read] == [e["seq"] for e in events]
     assert events[0]["event_id"] == f"synth:{started['result']['run_id']}:lc||running"
+
+
+async def test_two_server_processes_share_a_thread_stream_through_postgresql_alone(
+    scratch_dir: Path, database_url: str, openai_stub_url: str, stub_behaviour: StubBehaviour
+) -> None:
+    stub_behaviour.token_delay = 0.05
+    env = server_environment(DATABASE_URL=database_url, OPENAI_BASE_URL=openai_stub_url)
+    thread_id = str(uuid4())
+    async with two_chat_servers(scratch_dir, env) as (one, two):
+        async with thread_stream(two, thread_id) as frames:
+            await start_run(one, thread_id, BOB)
+            arrived: list[tuple[float, Frame]] = []
+            async for frame in frames:
+                if isinstance(frame, Frame):
+                    arrived.append((time.monotonic(), frame))
+                    if frame.ends_run:
+                        break
+        # Read from the start by the first process too, once the turn is over.
+        async with thread_stream(one, thread_id, since=0) as frames:
+            replayed = await until_run_ends(frames)
+
+    read = [frame for _, frame in arrived]
+    assert _shape([f.data for f in read]) == ONE_TURN
+    assert _text([f.data for f in read]) == HELLO_BOB
+    assert replayed == read
+    first_delta = next(
+        at for at, f in arrived if f.data["params"]["data"].get("event") == "content-block-delta"
+    )
+    # Token by token as the other process streamed them, not all at its end.
+    assert arrived[-1][0] - first_delta > 0.3
 
 
 async def _one_turn(http: httpx.AsyncClient, thread_id: str, text: str) -> list[Frame]:
