@@ -64,7 +64,9 @@ class ThreadStreams:
             yield None  # followed from here on: a client may start a turn and miss nothing
             while True:
                 wake.clear()
-                page = await self._events.read(thread_id, owner, since)
+                # Shielded: a client that leaves mid-read must not cancel the query, which
+                # would cost the pool its connection.
+                page = await asyncio.shield(self._events.read(thread_id, owner, since))
                 for event in page:
                     yield event
                     since = event.seq
