@@ -45,17 +45,18 @@ class Fault:
 
 
 # The servers' connections to this database. The one of a process that holds its session locks
-# runs nothing but its `SET idle_session_timeout` and lock statements, and pg_stat_activity
-# shows the latest; the pool's never run one.
+# runs nothing but its `SET idle_session_timeout` and lock statements, and the one that listens
+# for the thread event streams nothing but that SET and its LISTEN; pg_stat_activity shows the
+# latest. The pool's never run one.
 _BACKENDS = (
     "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
     " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
 )
-_LOCK_CONNECTION = (
-    "(query LIKE '%advisory%' OR query LIKE 'SET idle_session_timeout%'"
+_OWN_CONNECTIONS = (
+    "(query LIKE '%advisory%' OR query LIKE 'SET idle_session_timeout%' OR query LIKE 'LISTEN %'"
     " OR pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory'))"
 )
-POOLED = f"{_BACKENDS} AND NOT {_LOCK_CONNECTION}"
+POOLED = f"{_BACKENDS} AND NOT {_OWN_CONNECTIONS}"
 LOCK_HOLDERS = (
     f"{_BACKENDS} AND pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted)"
 )

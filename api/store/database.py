@@ -8,10 +8,11 @@ import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from psycopg import AsyncConnection
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.errors import UndefinedObject
 from psycopg.rows import DictRow
 from psycopg_pool import AsyncConnectionPool
 
@@ -62,3 +63,13 @@ async def database_url(url: str | None, embedded_data_dir: str | Path) -> AsyncI
     finally:
         # Stops the server once no other process is attached to it.
         await asyncio.to_thread(server.cleanup)
+
+
+async def never_idle_out(conn: AsyncConnection[Any]) -> None:
+    """Keeps a connection that sits idle by design (the session locks', the LISTEN one) from a
+    server's or database's idle_session_timeout, which TCP keepalives do not reset. PostgreSQL
+    before 14 has no such timeout, and no such setting."""
+    try:
+        await conn.execute("SET idle_session_timeout = 0")
+    except UndefinedObject:
+        pass

@@ -9,8 +9,9 @@ from collections.abc import Callable
 
 from psycopg import AsyncConnection, OperationalError
 from psycopg.abc import Params
-from psycopg.errors import UndefinedObject
 from psycopg.rows import DictRow, dict_row
+
+from api.store.database import never_idle_out
 
 
 class LockConnection:
@@ -56,7 +57,7 @@ class LockConnection:
                 row_factory=dict_row,
                 connect_timeout=max(1, round(self._connect_timeout)),
             )
-            await _never_idle_out(self._connection)
+            await never_idle_out(self._connection)
         return self._connection
 
     async def _run(self, conn: AsyncConnection[DictRow], statement: str, params: Params) -> DictRow:
@@ -100,13 +101,3 @@ class LockConnection:
         self._unwatch()
         reason = conn.pgconn.error_message.decode(errors="replace").strip().splitlines()
         self._on_lost(reason[0] if reason else "closed")
-
-
-async def _never_idle_out(conn: AsyncConnection[DictRow]) -> None:
-    """The locks last as long as this connection, which sits idle while turns hold them: a
-    server's or database's idle_session_timeout (which TCP keepalives do not reset) must not end
-    it. PostgreSQL before 14 has no such timeout, and no such setting."""
-    try:
-        await conn.execute("SET idle_session_timeout = 0")
-    except UndefinedObject:
-        pass

@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 import psycopg
 from psycopg import AsyncConnection, sql
 
+from api.store.database import never_idle_out
 from api.store.thread_events import CHANNEL
 
 logger = logging.getLogger("chat_server.thread_events")
@@ -58,6 +59,7 @@ class ThreadWakeups:
             autocommit=True,
             connect_timeout=max(1, round(self._connect_timeout)),
         ) as conn:
+            await never_idle_out(conn)
             await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
             # What was written while no connection listened.
             self._wake_all()
