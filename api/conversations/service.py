@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
@@ -14,12 +14,13 @@ from langgraph.types import StateSnapshot
 from api.conversations.failures import UnknownCheckpoint
 from api.conversations.handle import Turn
 from api.conversations.observer import ObserveTurn, unobserved
-from api.conversations.thread_streams import ThreadStreams
+from api.conversations.thread_streams import ResumeGap, ThreadStreams
 from api.conversations.turns import TurnRequest, TurnRunner, thread_config
 from api.store.errors import SessionNotFound
 from api.store.locks import SessionLocks
 from api.store.saver import PooledPostgresSaver
 from api.store.sessions import Session, SessionQuery, Sessions
+from api.store.thread_events import StoredEvent
 from api.store.turn_save import TurnSaves
 
 _Found = TypeVar("_Found")
@@ -232,10 +233,15 @@ class Conversations:
         await turn.queued()
         self._streams.record(turn, session_id, run_id)
 
-    @property
-    def streams(self) -> ThreadStreams:
-        """The threads' event streams, read through any replica."""
-        return self._streams
+    def thread_events(
+        self, session_id: UUID, owner: str, since: int | None, heartbeat_seconds: float
+    ) -> AsyncIterator[StoredEvent | ResumeGap | None]:
+        """The session's event stream, through any replica (ThreadStreams.follow)."""
+        return self._streams.follow(session_id, owner, since, heartbeat_seconds)
+
+    async def last_event_seq(self, session_id: UUID, owner: str) -> int:
+        """The seq of the session's newest event (0: none)."""
+        return await self._streams.last_seq(session_id, owner)
 
     async def drain(self, timeout: float) -> None:
         await self._turns.drain(timeout)

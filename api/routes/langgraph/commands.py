@@ -11,10 +11,9 @@ from fastapi import APIRouter, HTTPException, Request
 from api.auth import OwnerDep
 from api.conversations import Conversations, TurnRefused
 from api.deps import ConversationsDep, SettingsDep
-from api.request_body import read_json
 from api.routes.langgraph.assistants import check_assistant
 from api.routes.langgraph.inputs import input_messages
-from api.routes.langgraph.requests import RunCreate, validated
+from api.routes.langgraph.requests import RunCreate, protocol_body, validated
 from api.routes.langgraph.responses import JSON
 from api.settings import Settings
 
@@ -90,12 +89,7 @@ async def command(
     settings: SettingsDep,
     owner: OwnerDep,
 ) -> JSON:
-    try:
-        body = await read_json(request, settings.max_message_bytes)
-    except HTTPException as error:
-        if error.status_code != 422:
-            raise
-        return JSON({"detail": "Invalid JSON body"}, status_code=400)
+    body = await protocol_body(request, settings)
     command_id = body.get("id") if isinstance(body, dict) else None
     method = body.get("method") if isinstance(body, dict) else None
     if not isinstance(command_id, int) or isinstance(command_id, bool):
@@ -116,7 +110,7 @@ async def command(
         return JSON(
             {"type": "error", "id": command_id, "error": refused.code, "message": str(refused)}
         )
-    applied = await conversations.streams.last_seq(thread_id, owner)
+    applied = await conversations.last_event_seq(thread_id, owner)
     return JSON(
         {
             "type": "success",

@@ -188,6 +188,17 @@ class RunCreate(_Body):
 Body = TypeVar("Body", bound=BaseModel)
 
 
+async def protocol_body(request: Request, settings: Settings) -> Any:
+    """A body of the thread-centric protocol (its commands, its event stream): JSON within the
+    size limit, else a 400 `{"detail": "Invalid JSON body"}`, as langgraph-api answers."""
+    try:
+        return await read_json(request, settings.max_message_bytes)
+    except HTTPException as error:
+        if error.status_code != 422:
+            raise
+        raise HTTPException(400, "Invalid JSON body") from None
+
+
 def validated(model: type[Body], document: Any) -> Body:
     try:
         return model.model_validate(document)

@@ -8,15 +8,16 @@ from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.sse import format_sse_event
 from starlette.responses import Response, StreamingResponse
 
 from api.auth import OwnerDep
+from api.conversations import Conversations
 from api.conversations.protocol import envelope
-from api.conversations.thread_streams import ResumeGap, ThreadStreams
+from api.conversations.thread_streams import ResumeGap
 from api.deps import ConversationsDep, SettingsDep
-from api.request_body import read_json
+from api.routes.langgraph.requests import protocol_body
 from api.routes.langgraph.responses import JSON, dumps
 
 router = APIRouter()
@@ -56,7 +57,7 @@ def _at_root(body: dict[str, Any]) -> bool:
 
 
 async def _events(
-    streams: ThreadStreams,
+    conversations: Conversations,
     thread_id: UUID,
     owner: str,
     channels: set[str],
@@ -64,7 +65,7 @@ async def _events(
     heartbeat_seconds: float,
 ) -> AsyncIterator[bytes]:
     try:
-        async for event in streams.follow(thread_id, owner, since, heartbeat_seconds):
+        async for event in conversations.thread_events(thread_id, owner, since, heartbeat_seconds):
             if event is None:
                 yield _HEARTBEAT
             elif isinstance(event, ResumeGap):
@@ -94,12 +95,7 @@ async def stream_events(
     settings: SettingsDep,
     owner: OwnerDep,
 ) -> Response:
-    try:
-        body = await read_json(request, settings.max_message_bytes)
-    except HTTPException as error:
-        if error.status_code != 422:
-            raise
-        return JSON({"detail": "Invalid JSON body"}, status_code=400)
+    body = await protocol_body(request, settings)
     channels = body.get("channels") if isinstance(body, dict) else None
     if not isinstance(channels, list) or not channels:
         return JSON(
@@ -116,7 +112,7 @@ async def stream_events(
         )
     wanted = set(channels) if _at_root(body) else set()
     stream = _events(
-        conversations.streams,
+        conversations,
         thread_id,
         owner,
         wanted,
