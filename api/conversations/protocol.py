@@ -7,10 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import orjson
-
 from api.conversations.events import Accepted, Queued, Reply, Token, TurnEvent, Update, Values
 from api.conversations.failures import Failure
+from api.conversations.json import jsonable
 from api.store.thread_events import StoredEvent
 
 GRAPH_NAME = "chat"
@@ -20,19 +19,6 @@ ENDINGS = frozenset({"completed", "failed", "interrupted"})
 
 ProtocolEvent = tuple[str, dict[str, Any]]
 _USAGE = ("input_tokens", "output_tokens", "total_tokens")
-
-
-def _default(value: Any) -> Any:
-    if hasattr(value, "model_dump"):
-        return value.model_dump()
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    raise TypeError(f"{type(value).__name__} is not JSON")
-
-
-def jsonable(value: Any) -> Any:
-    """`value` as plain JSON, with messages as langgraph-api writes them."""
-    return orjson.loads(orjson.dumps(value, default=_default))
 
 
 def lifecycle(event: str, **data: Any) -> ProtocolEvent:

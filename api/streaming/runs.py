@@ -9,7 +9,8 @@ from fastapi.sse import format_sse_event
 from langchain_core.messages import AIMessageChunk, message_chunk_to_message
 
 from api.conversations import Failure, Reply, Token, TurnEvent, Update, Values
-from api.routes.langgraph.responses import GRAPH_METADATA, dumps
+from api.conversations.json import dumps
+from api.routes.langgraph.responses import GRAPH_METADATA
 from api.streaming.pump import HEARTBEAT
 
 # The `error` of an `event: error`, as the SDKs raise it, by the status the failure would have.

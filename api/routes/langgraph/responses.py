@@ -6,12 +6,12 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid5
 
-import orjson
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import PregelTask, StateSnapshot
 from starlette.responses import Response
 
 from api.conversations import Session
+from api.conversations.json import dumps
 
 GRAPH_ID = "chat"
 # langgraph-api names a graph's system assistant uuid5(this namespace, graph id): clients that
@@ -21,19 +21,6 @@ ASSISTANT_ID = str(uuid5(UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8"), GRAPH_ID)
 # its metadata once a turn of it is saved: langgraph-api writes these there when a run is made,
 # and clients list a graph's threads by them (Agent Chat UI, titled by the first message).
 GRAPH_METADATA: dict[str, Any] = {"graph_id": GRAPH_ID, "assistant_id": ASSISTANT_ID}
-
-
-def _default(value: Any) -> Any:
-    if hasattr(value, "model_dump"):
-        return value.model_dump()
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def dumps(value: Any) -> bytes:
-    """JSON on one line, with messages as langgraph-api writes them and non-ASCII as is."""
-    return orjson.dumps(value, default=_default)
 
 
 def assistant(created_at: datetime) -> dict[str, Any]:

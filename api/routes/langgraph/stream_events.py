@@ -14,11 +14,12 @@ from starlette.responses import Response, StreamingResponse
 
 from api.auth import OwnerDep
 from api.conversations import Conversations
+from api.conversations.json import dumps
 from api.conversations.protocol import envelope
 from api.conversations.thread_streams import ResumeGap
 from api.deps import ConversationsDep, SettingsDep
 from api.routes.langgraph.requests import protocol_body
-from api.routes.langgraph.responses import JSON, dumps
+from api.routes.langgraph.responses import JSON
 
 router = APIRouter()
 logger = logging.getLogger("chat_server.thread_events")
