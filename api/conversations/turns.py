@@ -22,6 +22,7 @@ from api.conversations.failures import (
     Failure,
     MessageIdTaken,
     NothingToRun,
+    TurnRefused,
     UnknownCheckpoint,
     classify,
     refusal,
@@ -29,8 +30,8 @@ from api.conversations.failures import (
 from api.conversations.handle import Turn
 from api.conversations.observer import ObserveTurn, Outcome, TurnObserver, unobserved
 from api.store.locks import SessionLocks
-from api.store.saver import PooledPostgresSaver
-from api.store.turn_save import TurnSaves
+from api.store.saver import HeldBack, PooledPostgresSaver
+from api.store.turn_save import TurnOvertaken, TurnSaves
 from graph import MODEL_NODE
 
 logger = logging.getLogger("chat_server.turns")
@@ -122,8 +123,10 @@ class TurnRunner:
                     thread_config(session_id, from_checkpoint), values, as_node=as_node
                 )
             assert held.checkpoint_id is not None  # update_state always saves a checkpoint
-            await self._saves.commit(session_id, latest_checkpoint_id, held)
-            await self._prune(session_id, held.checkpoint_id)
+            try:
+                await self._save(session_id, latest_checkpoint_id, held)
+            except TurnOvertaken as overtaken:
+                raise TurnRefused(classify(overtaken)) from None
             return held.checkpoint_id
 
     async def _run(self, request: TurnRequest, events: asyncio.Queue[TurnEvent]) -> None:
@@ -199,12 +202,16 @@ class TurnRunner:
             # Never saved: a client that saw the run end finds no trace of it.
             await asyncio.shield(self._delete_session(session_id))
         else:
-            await self._saves.commit(session_id, started_from, held)
-            if held.checkpoint_id is not None:
-                await self._prune(session_id, held.checkpoint_id)
+            await self._save(session_id, started_from, held)
         # Before the client hears of it: a scrape made once it has the reply counts the turn.
         observer.end("completed")
         return reply_id
+
+    async def _save(self, session_id: UUID, started_from: str | None, held: HeldBack) -> None:
+        """Saves what was held back, fenced on `started_from`, then applies the retention."""
+        await self._saves.commit(session_id, started_from, held)
+        if held.checkpoint_id is not None:
+            await self._prune(session_id, held.checkpoint_id)
 
     async def _check_exists(self, session_id: UUID, checkpoint_id: str) -> None:
         if await self._saver.aget_tuple(thread_config(session_id, checkpoint_id)) is None:
