@@ -1,8 +1,10 @@
-"""POST /threads/{thread_id}/commands: the thread-centric protocol's commands, as the newest
-LangGraph SDKs send them (`run.start`, `agent.getTree`; anything else is `unknown_command`)."""
+"""The thread-centric protocol's commands, as the newest LangGraph SDKs send them (`run.start`,
+`agent.getTree`; anything else is `unknown_command`): POST /threads/{thread_id}/commands, and the
+same answers in-band on the thread's WebSocket (stream_socket.py)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -19,16 +21,60 @@ from api.settings import Settings
 
 router = APIRouter()
 
+Frame = dict[str, Any]
 
-class _Refused(Exception):
+
+class Refused(Exception):
+    """A command answered with the protocol's error `code`."""
+
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
 
 
+class Malformed(ValueError):
+    """A body that is no command: its id is not an integer, or its method not a string."""
+
+
+@dataclass(frozen=True)
+class Command:
+    id: int
+    method: str
+    params: Any
+
+    @staticmethod
+    def of(body: Any) -> Command:
+        command_id = body.get("id") if isinstance(body, dict) else None
+        method = body.get("method") if isinstance(body, dict) else None
+        if not isinstance(command_id, int) or isinstance(command_id, bool):
+            raise Malformed("a command's id must be an integer")
+        if not isinstance(method, str):
+            raise Malformed("a command's method must be a string")
+        return Command(command_id, method, body.get("params"))
+
+    def checked_params(self) -> dict[str, Any]:
+        params = {} if self.params is None else self.params
+        if not isinstance(params, dict):
+            raise Refused("invalid_argument", "a command's params must be an object")
+        return params
+
+
+def success(command_id: int, result: dict[str, Any], applied_through_seq: int) -> Frame:
+    return {
+        "type": "success",
+        "id": command_id,
+        "result": result,
+        "meta": {"applied_through_seq": applied_through_seq},
+    }
+
+
+def error(command_id: int | None, code: str, message: str) -> Frame:
+    return {"type": "error", "id": command_id, "error": code, "message": message}
+
+
 def _run_create(params: dict[str, Any]) -> RunCreate:
     if not isinstance(params.get("assistant_id"), str):
-        raise _Refused("invalid_argument", "run.start needs params.assistant_id, a string")
+        raise Refused("invalid_argument", "run.start needs params.assistant_id, a string")
     config = params.get("config")
     configurable = config.get("configurable") if isinstance(config, dict) else None
     checkpoint_id = configurable.get("checkpoint_id") if isinstance(configurable, dict) else None
@@ -62,8 +108,8 @@ async def _run_start(
             settings.max_attachment_bytes,
             from_checkpoint=run.checkpoint_id,
         )
-    except HTTPException as error:
-        raise _Refused("invalid_argument", str(error.detail)) from None
+    except HTTPException as refused:
+        raise Refused("invalid_argument", str(refused.detail)) from None
     await conversations.create(owner, session_id=thread_id)
     run_id = str(uuid4())
     try:
@@ -77,8 +123,30 @@ async def _run_start(
         )
     except TurnRefused as refused:
         code = "invalid_argument" if refused.failure.status < 500 else "unknown_error"
-        raise _Refused(code, refused.failure.message) from None
+        raise Refused(code, refused.failure.message) from None
     return {"run_id": run_id}
+
+
+async def answer(
+    conversations: Conversations,
+    settings: Settings,
+    owner: str,
+    thread_id: UUID,
+    command: Command,
+) -> Frame:
+    """The answer to a command of the thread `thread_id`, by whichever door it came."""
+    try:
+        params = command.checked_params()
+        if command.method == "run.start":
+            result = await _run_start(conversations, settings, owner, thread_id, params)
+        elif command.method == "agent.getTree":
+            raise Refused("no_such_run", "no run is bound to this request")
+        else:
+            raise Refused("unknown_command", f"unknown command: {command.method}")
+    except Refused as refused:
+        return error(command.id, refused.code, str(refused))
+    applied = await conversations.last_event_seq(thread_id, owner)
+    return success(command.id, result, applied)
 
 
 @router.post("/threads/{thread_id}/commands")
@@ -90,39 +158,8 @@ async def command(
     owner: OwnerDep,
 ) -> JSON:
     body = await protocol_body(request, settings)
-    command_id = body.get("id") if isinstance(body, dict) else None
-    method = body.get("method") if isinstance(body, dict) else None
-    if not isinstance(command_id, int) or isinstance(command_id, bool):
-        return _invalid("a command's id must be an integer")
-    if not isinstance(method, str):
-        return _invalid("a command's method must be a string")
-    params = body.get("params") or {}
     try:
-        if not isinstance(params, dict):
-            raise _Refused("invalid_argument", "a command's params must be an object")
-        if method == "run.start":
-            result = await _run_start(conversations, settings, owner, thread_id, params)
-        elif method == "agent.getTree":
-            raise _Refused("no_such_run", "no run is bound to this request")
-        else:
-            raise _Refused("unknown_command", f"unknown command: {method}")
-    except _Refused as refused:
-        return JSON(
-            {"type": "error", "id": command_id, "error": refused.code, "message": str(refused)}
-        )
-    applied = await conversations.last_event_seq(thread_id, owner)
-    return JSON(
-        {
-            "type": "success",
-            "id": command_id,
-            "result": result,
-            "meta": {"applied_through_seq": applied},
-        }
-    )
-
-
-def _invalid(message: str) -> JSON:
-    return JSON(
-        {"type": "error", "id": None, "error": "invalid_argument", "message": message},
-        status_code=400,
-    )
+        received = Command.of(body)
+    except Malformed as malformed:
+        return JSON(error(None, "invalid_argument", str(malformed)), status_code=400)
+    return JSON(await answer(conversations, settings, owner, thread_id, received))

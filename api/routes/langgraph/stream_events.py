@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -32,6 +33,22 @@ _HEARTBEAT = b": heartbeat\n\n"
 _HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
 
+class BadFilter(ValueError):
+    """An event stream's filter that cannot be followed; its message says why."""
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which events an event stream (or a socket's subscription) sends, and from where."""
+
+    channels: frozenset[str]
+    since: int | None
+
+    def admits(self, method: str) -> bool:
+        """Whether an event of `method` is sent."""
+        return method in self.channels
+
+
 def _bad_channels(channels: list[Any]) -> list[str]:
     return [
         repr(c) if not isinstance(c, str) else c
@@ -57,28 +74,48 @@ def _at_root(body: dict[str, Any]) -> bool:
     return not kept or [] in kept
 
 
+def event_filter(body: Any) -> EventFilter:
+    """The filter of `{"channels", "namespaces"?, "depth"?, "since"?}`, as langgraph-api reads
+    it; BadFilter if it has no channels or one it does not know."""
+    channels = body.get("channels") if isinstance(body, dict) else None
+    if not isinstance(channels, list) or not channels:
+        raise BadFilter("channels is required and must be a non-empty array")
+    if bad := _bad_channels(channels):
+        allowed = ", ".join(sorted(_CHANNELS))
+        raise BadFilter(
+            f"channels contains unsupported entries: {', '.join(bad[:5])}. "
+            f"Allowed: {allowed}, or any `custom:<name>`."
+        )
+    wanted = frozenset(channels) if _at_root(body) else frozenset()
+    return EventFilter(wanted, _since(body))
+
+
+def resume_gap(gap: ResumeGap) -> dict[str, Any]:
+    return {
+        "type": "error",
+        "error": "resume_gap",
+        "message": "the events after `since` are no longer kept",
+        "since": gap.since,
+        "min_available_seq": gap.min_available_seq,
+    }
+
+
 async def _events(
     conversations: Conversations,
     thread_id: UUID,
     owner: str,
-    channels: set[str],
-    since: int | None,
+    wanted: EventFilter,
     heartbeat_seconds: float,
 ) -> AsyncIterator[bytes]:
     try:
-        async for event in conversations.thread_events(thread_id, owner, since, heartbeat_seconds):
+        events = conversations.thread_events(thread_id, owner, wanted.since, heartbeat_seconds)
+        async for event in events:
             if event is None:
                 yield _HEARTBEAT
             elif isinstance(event, ResumeGap):
-                error = {
-                    "type": "error",
-                    "error": "resume_gap",
-                    "message": "the events after `since` are no longer kept",
-                    "since": event.since,
-                    "min_available_seq": event.min_available_seq,
-                }
-                yield format_sse_event(event="error", data_str=dumps(error).decode())
-            elif event.method in channels:
+                gap = dumps(resume_gap(event)).decode()
+                yield format_sse_event(event="error", data_str=gap)
+            elif wanted.admits(event.method):
                 data = dumps(envelope(event)).decode()
                 yield format_sse_event(event=event.method, data_str=data, id=str(event.seq))
     except Exception:
@@ -96,28 +133,9 @@ async def stream_events(
     settings: SettingsDep,
     owner: OwnerDep,
 ) -> Response:
-    body = await protocol_body(request, settings)
-    channels = body.get("channels") if isinstance(body, dict) else None
-    if not isinstance(channels, list) or not channels:
-        return JSON(
-            {"detail": "channels is required and must be a non-empty array"}, status_code=400
-        )
-    if bad := _bad_channels(channels):
-        allowed = ", ".join(sorted(_CHANNELS))
-        return JSON(
-            {
-                "detail": f"channels contains unsupported entries: {', '.join(bad[:5])}. "
-                f"Allowed: {allowed}, or any `custom:<name>`."
-            },
-            status_code=400,
-        )
-    wanted = set(channels) if _at_root(body) else set()
-    stream = _events(
-        conversations,
-        thread_id,
-        owner,
-        wanted,
-        _since(body),
-        settings.heartbeat_seconds,
-    )
+    try:
+        wanted = event_filter(await protocol_body(request, settings))
+    except BadFilter as bad:
+        return JSON({"detail": str(bad)}, status_code=400)
+    stream = _events(conversations, thread_id, owner, wanted, settings.heartbeat_seconds)
     return StreamingResponse(stream, headers=_HEADERS, media_type="text/event-stream")
