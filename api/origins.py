@@ -5,6 +5,9 @@ visitor's browser POST a "simple" text/plain request (no preflight) to a server 
 a turn with it. Such a request carries an `Origin`, which the page cannot forge: a request that may
 change state is refused when its origin is neither this server's own nor one allowed for CORS.
 Requests without an `Origin` (curl, the SDKs, any non-browser client) are not a browser's, and pass.
+
+A WebSocket gets no CORS check from the browser at all, and may change state (the thread protocol
+starts runs on it): its handshake is held to the same rule, and refused before it is accepted.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from api.cors import browser_origins
 # Reads and preflights change nothing, and CORS keeps other sites from reading the answers.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# A page's origin is http(s) even when the URL it opens a socket to is ws(s).
+_PAGE_SCHEMES = {"ws": "http", "wss": "https"}
 
 
 def _origin(scheme: str, netloc: str) -> str | None:
@@ -42,7 +47,9 @@ def _origin(scheme: str, netloc: str) -> str | None:
 
 def _own_origin(scope: Scope, headers: Headers) -> str | None:
     host = headers.get("host")
-    return _origin(scope["scheme"], host) if host else None
+    scheme: str = scope["scheme"]
+    scheme = _PAGE_SCHEMES.get(scheme, scheme)
+    return _origin(scheme, host) if host else None
 
 
 def _normalized(origin: str) -> str | None:
@@ -52,8 +59,15 @@ def _normalized(origin: str) -> str | None:
     return _origin(split.scheme, split.netloc)
 
 
+def _guarded(scope: Scope) -> bool:
+    if scope["type"] == "websocket":
+        return True
+    return scope["type"] == "http" and scope["method"] not in SAFE_METHODS
+
+
 class CrossSiteGuard:
-    """Refuses, with a 403, a state-changing request from a foreign origin before it runs."""
+    """Refuses, with a 403, a state-changing request or a WebSocket from a foreign origin
+    before it runs."""
 
     def __init__(self, app: ASGIApp, allowed_origins: Iterable[str]) -> None:
         self.app = app
@@ -62,7 +76,7 @@ class CrossSiteGuard:
         self.allowed = allowed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
+        if not _guarded(scope):
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
@@ -74,6 +88,12 @@ class CrossSiteGuard:
             f"a page of {origin} may not change anything on this server: only its own pages, "
             "LangGraph Studio and the origins in CORS_ORIGINS may"
         )
+        if scope["type"] == "websocket" and "websocket.http.response" not in scope.get(
+            "extensions", {}
+        ):
+            # A close before the accept: the server answers the handshake with a bare 403.
+            await send({"type": "websocket.close", "code": 1008, "reason": ""})
+            return
         await JSONResponse({"detail": detail}, 403)(scope, receive, send)
 
     def _allows(self, origin: str, scope: Scope, headers: Headers) -> bool:

@@ -3,10 +3,12 @@
 Every logger goes through one structlog formatter, which adds the time, the level, the logger's
 name, the `extra` fields of the call and the id of the request being served, so lines that a
 turn writes after its client has gone still carry the id of the request that started it.
+An API key sent in a URL (`?api_key=`, as a browser's WebSocket must) is never written out.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Any, Literal
 
@@ -15,6 +17,9 @@ from asgi_correlation_id import correlation_id
 from structlog.typing import EventDict, WrappedLogger
 
 LogFormat = Literal["text", "json"]
+
+# uvicorn writes a WebSocket's path with its query string ("WebSocket /threads/…?api_key=…").
+_KEY_IN_URL = re.compile(r"(\bapi_key=)[^&\s\"']*", re.IGNORECASE)
 
 
 def _add_request_id(_logger: WrappedLogger, _name: str, event: EventDict) -> EventDict:
@@ -26,6 +31,13 @@ def _add_request_id(_logger: WrappedLogger, _name: str, event: EventDict) -> Eve
 def _drop_color_message(_logger: WrappedLogger, _name: str, event: EventDict) -> EventDict:
     # uvicorn passes a coloured copy of some messages as an extra field.
     event.pop("color_message", None)
+    return event
+
+
+def _redact_keys(_logger: WrappedLogger, _name: str, event: EventDict) -> EventDict:
+    for name, value in event.items():
+        if isinstance(value, str) and "api_key=" in value.lower():
+            event[name] = _KEY_IN_URL.sub(r"\1[redacted]", value)
     return event
 
 
@@ -52,6 +64,7 @@ def formatter(log_format: LogFormat) -> structlog.stdlib.ProcessorFormatter:
             structlog.stdlib.ExtraAdder(),
             _drop_color_message,
             _add_request_id,
+            _redact_keys,
         ],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderer],
     )
