@@ -169,6 +169,26 @@ async def test_a_subscription_without_since_replays_the_running_turn(
             assert early + await first.until_run_ends() == replayed + await second.until_run_ends()
 
 
+async def test_a_subscription_made_after_its_turn_ended_has_it_whole(
+    client: httpx.AsyncClient,
+) -> None:
+    # As the JS SDK does: it subscribes once run.start is answered, when a quick turn may be over.
+    replies = {BOB: HELLO_BOB, "And again": "You said: And again"}
+    async with socket(_base(client), str(uuid4())) as ws:
+        await ws.subscribe(channels=["lifecycle"])
+        for text, reply in replies.items():
+            _, started = await ws.ask("run.start", assistant_id="chat", input=_message(text))
+            lifecycle = await ws.until_run_ends()
+            replayed, subscribed = await ws.subscribe(channels=["lifecycle", "messages"])
+            # That turn's events, and none of the turn before.
+            assert [e for e in replayed if e["method"] == "lifecycle"] == lifecycle
+            assert replayed[0]["event_id"] == f"synth:{started['result']['run_id']}:lc||running"
+            assert _text(replayed) == reply
+            await ws.ask(
+                "subscription.unsubscribe", subscription_id=subscribed["result"]["subscription_id"]
+            )
+
+
 async def test_reconnect_resumes_with_no_gap_and_no_duplicate(
     client: httpx.AsyncClient,
 ) -> None:
