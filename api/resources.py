@@ -15,11 +15,11 @@ from api.settings import Settings
 from api.store.database import Pool, database_url
 from api.store.locks import OnLost, SessionLocks
 from api.store.pool import make_pool
+from api.store.runs import Runs
 from api.store.saver import PooledPostgresSaver
 from api.store.schema import prepare_schema
 from api.store.sessions import OWNED, Sessions
 from api.store.thread_events import ThreadEvents
-from api.store.thread_wakeups import ThreadWakeups
 from api.store.turn_save import TurnSaves
 from api.streaming import StreamPolicy
 from graph import DELTA_CHANNELS, build_graph, make_chat_model
@@ -80,15 +80,15 @@ async def open_resources(
                 on_lost=on_lock_loss,
             )
             saves = TurnSaves(pool, saver, url)
-            thread_events = ThreadEvents(pool, settings.thread_events_retention_seconds)
-            wakeups = ThreadWakeups(url, settings.db_connect_timeout_seconds)
-            streams = ThreadStreams(thread_events, wakeups)
+            runs = Runs(pool, settings.run_lease_seconds)
+            thread_events = ThreadEvents(pool, runs, settings.thread_events_retention_seconds)
+            streams = ThreadStreams(thread_events, runs, url, settings.db_connect_timeout_seconds)
             conversations = Conversations(
-                graph, saver, Sessions(pool), locks, saves, streams, watch_turn
+                graph, saver, Sessions(pool), locks, saves, streams, runs, watch_turn
             )
             policy = StreamPolicy(settings.heartbeat_seconds, settings.on_disconnect)
             background = [
-                asyncio.create_task(wakeups.listen_forever()),
+                asyncio.create_task(streams.run_forever()),
                 asyncio.create_task(thread_events.prune_forever(_PRUNE_EVERY_SECONDS)),
             ]
             try:

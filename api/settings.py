@@ -36,6 +36,10 @@ class Settings(ModelSettings):
     # How long a thread's stream events (POST /threads/{id}/stream/events) are kept after they
     # were written: a client may resume (`since`) within it, from any replica.
     thread_events_retention_seconds: float = Field(default=3600.0, gt=0)
+    # A running turn's process renews its run's lease this often (a third of it); a run whose
+    # lease runs out (its process died or hung) is ended as failed by whichever replica a
+    # client follows it through.
+    run_lease_seconds: float = Field(default=10.0, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # `json`: one JSON object per log line, for log shippers.
     log_format: Literal["text", "json"] = "text"

@@ -7,6 +7,7 @@ from api.conversations.handle import OnDisconnect, Turn
 from api.conversations.observer import Outcome, TurnObserver
 from api.conversations.service import Conversation, Conversations, GraphSchemas
 from api.store.errors import SessionNotFound
+from api.store.runs import Run
 from api.store.sessions import Session, SessionQuery, SortKey
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "Outcome",
     "Queued",
     "Reply",
+    "Run",
     "Session",
     "SessionNotFound",
     "SessionQuery",

@@ -10,7 +10,7 @@ import psycopg
 import psycopg_pool
 
 from api.store.errors import NO_SUCH_SESSION, SessionBusy, SessionNotFound
-from api.store.turn_save import TurnOvertaken
+from api.store.turn_save import RunClosed, TurnOvertaken
 
 DATABASE_ERRORS: tuple[type[Exception], ...] = (psycopg.OperationalError, psycopg_pool.PoolTimeout)
 MODEL_TIMEOUTS: tuple[type[Exception], ...] = (openai.APITimeoutError, httpx.TimeoutException)
@@ -18,6 +18,11 @@ MODEL_TIMEOUTS: tuple[type[Exception], ...] = (openai.APITimeoutError, httpx.Tim
 DATABASE_UNAVAILABLE = "the database is unavailable; try again shortly"
 SESSION_BUSY = "the session is busy with another turn; try again"
 TURN_CANCELLED = "the turn was cancelled before it ended"
+RUN_LOST = (
+    "the server running this turn stopped before it ended: nothing of it was stored; send the "
+    "message again"
+)
+RUN_CLOSED = "the run was cancelled before it was saved: nothing of it was stored"
 TURN_OVERTAKEN = (
     "another turn of this session was saved while this one ran: nothing of this one was "
     "stored; send the message again"
@@ -38,6 +43,20 @@ class TurnRefused(Exception):
     def __init__(self, failure: Failure) -> None:
         super().__init__(failure.message)
         self.failure = failure
+
+
+class RunNotOpen(Exception):
+    """A run asked to stop has ended already."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(f"the run has ended already ({status}): there is nothing to cancel")
+
+
+class RunStillOpen(Exception):
+    """A run asked to be deleted has not ended."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(f"the run is {status}: cancel it, or wait for its end, first")
 
 
 class UnknownCheckpoint(Exception):
@@ -121,6 +140,8 @@ def classify(error: BaseException) -> Failure:
         return failure
     if isinstance(error, TurnOvertaken):
         return Failure(409, TURN_OVERTAKEN)
+    if isinstance(error, RunClosed):
+        return Failure(409, RUN_CLOSED if error.status == "interrupted" else RUN_LOST)
     if isinstance(error, DATABASE_ERRORS):
         return Failure(503, DATABASE_UNAVAILABLE)
     return Failure(500, "internal error")

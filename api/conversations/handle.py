@@ -33,7 +33,10 @@ class Turn:
     """One running turn. Its events wait here until they are read, so a front door can wait
     for a moment of the turn (`accepted`, `started`), answer, then stream every event."""
 
-    def __init__(self, task: asyncio.Task[None], events: asyncio.Queue[TurnEvent]) -> None:
+    def __init__(
+        self, task: asyncio.Task[None], events: asyncio.Queue[TurnEvent], run_id: str
+    ) -> None:
+        self.run_id = run_id
         self._task = task
         self._queue = events
         self._unread: deque[TurnEvent] = deque()

@@ -1,49 +1,98 @@
 """A turn's protocol events written to PostgreSQL as it runs: in batches, so that a token costs
 no statement of its own. The first event of a silence goes at once; what comes while a batch
-is being written, or within `FLUSH_SECONDS` of it, goes in the next."""
+is being written, or within `FLUSH_SECONDS` of it, goes in the next. The run's row moves along
+in the same statements (pending, running, and whether its end is recorded)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from uuid import UUID
 
 import psycopg
 
-from api.conversations.handle import Turn
-from api.conversations.protocol import ProtocolEncoder, ProtocolEvent
-from api.store.thread_events import ThreadEvents
+from api.conversations.events import Accepted, Queued, Reply, TurnEvent
+from api.conversations.failures import Failure
+from api.conversations.protocol import ProtocolEncoder
+from api.store.thread_events import NewEvent, RunChange, ThreadEvents
 
 logger = logging.getLogger("chat_server.thread_events")
 
 FLUSH_SECONDS = 0.05
 
 
-class _Batches:
+def _change(event: TurnEvent) -> RunChange | None:
+    if isinstance(event, Queued):
+        return RunChange("pending")
+    if isinstance(event, Accepted):
+        return RunChange("running")
+    if isinstance(event, Failure):
+        return RunChange("error", ended=True)
+    if isinstance(event, Reply):
+        return RunChange("success", ended=True)  # as its save made it
+    return None
+
+
+class Recording:
+    """One turn's recording: `add` each of its events in order, `close` once it has ended.
+
+    A turn refused before it began (its first event a failure) leaves no trace: to its thread,
+    it never happened."""
+
     def __init__(self, events: ThreadEvents, thread_id: UUID, run_id: str) -> None:
+        self.run_id = run_id
         self._events = events
         self._thread_id = thread_id
-        self._run_id = run_id
-        self._pending: list[ProtocolEvent] = []
+        self._encode = ProtocolEncoder()
+        self._added = 0
+        self._pending: list[NewEvent] = []
+        self._change = RunChange(None)
         self._ready = asyncio.Event()
         self._closed = False
+        self._writer: asyncio.Task[None] | None = None
+        self._cancel: Callable[[], object] | None = None
 
-    def add(self, events: list[ProtocolEvent]) -> None:
-        if events:
-            self._pending.extend(events)
-            self._ready.set()
+    @property
+    def open(self) -> bool:
+        """Whether its run has begun (queued or running) and not ended."""
+        return self._writer is not None and not self._closed
+
+    def on_cancel(self, cancel: Callable[[], object]) -> None:
+        self._cancel = cancel
+
+    def cancel(self) -> None:
+        if self._cancel is not None and not self._closed:
+            self._cancel()
+
+    def add(self, event: TurnEvent) -> None:
+        turn_event = self._added
+        self._added += 1
+        if self._writer is None:
+            if isinstance(event, Failure) or self._closed:
+                return
+            self._writer = asyncio.create_task(self._write_until_closed())
+        if (change := _change(event)) is not None:
+            self._change = RunChange(change.status or self._change.status, change.ended)
+        self._pending.extend(NewEvent(m, d, turn_event) for m, d in self._encode(event))
+        self._ready.set()
 
     def close(self) -> None:
         self._closed = True
         self._ready.set()
 
-    async def write_until_closed(self) -> None:
+    async def finished(self) -> None:
+        if self._writer is not None:
+            await self._writer
+
+    async def _write_until_closed(self) -> None:
         while True:
             await self._ready.wait()
             self._ready.clear()
             batch, self._pending = self._pending, []
+            change, self._change = self._change, RunChange(None)
             try:
-                await self._events.append(self._thread_id, self._run_id, batch)
+                await self._events.append(self._thread_id, self.run_id, batch, change)
             except psycopg.Error:
                 logger.warning(
                     "could not write %d event(s) of thread %s",
@@ -52,23 +101,11 @@ class _Batches:
                     exc_info=True,
                 )
                 if self._closed:
-                    return
+                    return  # what is left is the settling's: the run's lease runs out
                 self._pending[:0] = batch  # written with the next batch
+                if self._change.status is None:
+                    self._change = RunChange(change.status, change.ended or self._change.ended)
                 self._ready.set()
             if self._closed and not self._pending:
                 return
             await asyncio.sleep(FLUSH_SECONDS)
-
-
-async def record(turn: Turn, events: ThreadEvents, thread_id: UUID, run_id: str) -> None:
-    """Reads `turn` to its end, writing its protocol events as they come."""
-    encode = ProtocolEncoder()
-    batches = _Batches(events, thread_id, run_id)
-    writer = asyncio.create_task(batches.write_until_closed())
-    try:
-        async for event in turn.events():
-            assert event is not None  # no heartbeat asked for
-            batches.add(list(encode(event)))
-    finally:
-        batches.close()
-        await writer

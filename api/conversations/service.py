@@ -5,19 +5,22 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from langchain_core.messages import BaseMessage, HumanMessage
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import StateSnapshot
 
-from api.conversations.failures import UnknownCheckpoint
+from api.conversations.events import TurnEvent
+from api.conversations.failures import RunNotOpen, RunStillOpen, UnknownCheckpoint
 from api.conversations.handle import Turn
 from api.conversations.observer import ObserveTurn, unobserved
+from api.conversations.replay import replayed
 from api.conversations.thread_streams import ResumeGap, ThreadStreams
 from api.conversations.turns import TurnRequest, TurnRunner, thread_config
-from api.store.errors import SessionNotFound
+from api.store.errors import RunNotFound, SessionNotFound
 from api.store.locks import SessionLocks
+from api.store.runs import Run, Runs
 from api.store.saver import PooledPostgresSaver
 from api.store.sessions import Session, SessionQuery, Sessions
 from api.store.thread_events import StoredEvent
@@ -69,14 +72,16 @@ class Conversations:
         locks: SessionLocks,
         saves: TurnSaves,
         streams: ThreadStreams,
+        runs: Runs,
         observe: ObserveTurn = unobserved,
     ) -> None:
         self._graph = graph
         self._streams = streams
+        self._runs = runs
         self._saver = saver
         self._sessions = sessions
         self._locks = locks
-        self._turns = TurnRunner(graph, saver, locks, saves, self._delete_session, observe)
+        self._turns = TurnRunner(graph, saver, locks, saves, streams, self._delete_session, observe)
 
     async def create(
         self,
@@ -194,8 +199,9 @@ class Conversations:
 
         `reject_if_busy`: a 409 rather than a wait while another turn runs; `from_checkpoint`:
         run from that checkpoint, a new branch that becomes the latest (without messages, the
-        run goes on from it); `discard`: delete the session after; `run_id`: the id its
-        client knows the turn by, kept in its checkpoints' metadata.
+        run goes on from it); `discard`: delete the session after; `run_id`: the id of the
+        turn's run, if its client chose it (a new one otherwise): every turn is a run, recorded
+        in the thread's events, and its id is kept in its checkpoints' metadata.
         """
         request = TurnRequest(
             session_id,
@@ -205,7 +211,7 @@ class Conversations:
             from_checkpoint,
             discard=discard,
             client_ids=tuple(m.id for m in messages if m.id),
-            run_id=run_id,
+            run_id=run_id or str(uuid4()),
         )
         return self._turns.start(request)
 
@@ -219,9 +225,9 @@ class Conversations:
         reject_if_busy: bool = False,
         from_checkpoint: str | None = None,
     ) -> None:
-        """Starts a turn whose events go to the thread's event stream (`streams`), and
-        returns once it runs or waits in line behind another turn; TurnRefused if it never
-        will."""
+        """Starts a turn that no request follows (its events are in the thread's event
+        stream), and returns once it runs or waits in line behind another turn; TurnRefused if
+        it never will."""
         turn = self.start_turn(
             session_id,
             owner,
@@ -231,7 +237,6 @@ class Conversations:
             run_id=run_id,
         )
         await turn.queued()
-        self._streams.record(turn, session_id, run_id)
 
     def thread_events(
         self, session_id: UUID, owner: str, since: int | None, heartbeat_seconds: float
@@ -242,6 +247,55 @@ class Conversations:
     async def last_event_seq(self, session_id: UUID, owner: str) -> int:
         """The seq of the session's newest event (0: none)."""
         return await self._streams.last_seq(session_id, owner)
+
+    async def describe_run(
+        self, session_id: UUID, run_id: str, metadata: dict[str, Any], kwargs: dict[str, Any]
+    ) -> None:
+        """Keeps what the run's client said of it (its metadata, how it streams)."""
+        await self._runs.describe(session_id, run_id, metadata, kwargs)
+
+    async def run(self, session_id: UUID, owner: str, run_id: str) -> Run:
+        """One of the session's runs, its status settled (SessionNotFound if it has none such)."""
+        await self._streams.settle(session_id)
+        if (run := await self._runs.get(session_id, owner, run_id)) is None:
+            raise RunNotFound
+        return run
+
+    async def runs(
+        self, session_id: UUID, owner: str, *, limit: int, offset: int, status: str | None
+    ) -> list[Run]:
+        """The session's runs, newest first (SessionNotFound if it is not the caller's)."""
+        await self.session(session_id, owner)
+        await self._streams.settle(session_id)
+        return await self._runs.page(session_id, owner, limit, offset, status)
+
+    async def run_events(
+        self, session_id: UUID, owner: str, run_id: str, heartbeat_seconds: float
+    ) -> AsyncIterator[tuple[int, TurnEvent] | None]:
+        """The run's turn events from its first, each with its position in the turn (0 is the
+        first), then each as it comes, to its end, through any replica (None after each
+        silence); nothing if its events are no longer kept."""
+        pages = self._streams.run_events(session_id, owner, run_id, heartbeat_seconds)
+        async for replay in replayed(pages):
+            yield replay
+
+    async def running_run(self, session_id: UUID, owner: str) -> str | None:
+        """The id of the run of the session that runs now, if one does."""
+        return await self._streams.running_run(session_id, owner)
+
+    async def cancel_run(self, session_id: UUID, owner: str, run_id: str) -> None:
+        """Stops the run wherever it runs; nothing of it is stored. SessionNotFound if the
+        session has no such run; RunNotOpen if it is over already."""
+        if not await self._runs.cancel(session_id, owner, run_id):
+            run = await self.run(session_id, owner, run_id)
+            raise RunNotOpen(run.status)
+
+    async def delete_run(self, session_id: UUID, owner: str, run_id: str) -> None:
+        """Forgets a run that is over. SessionNotFound if there is none such; RunStillOpen if
+        it has not ended."""
+        if not await self._runs.delete(session_id, owner, run_id):
+            run = await self.run(session_id, owner, run_id)
+            raise RunStillOpen(run.status)
 
     async def drain(self, timeout: float) -> None:
         await self._turns.drain(timeout)

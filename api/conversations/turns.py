@@ -29,12 +29,16 @@ from api.conversations.failures import (
 )
 from api.conversations.handle import Turn
 from api.conversations.observer import ObserveTurn, Outcome, TurnObserver, unobserved
+from api.conversations.thread_streams import ThreadStreams
 from api.store.locks import SessionLocks
 from api.store.saver import HeldBack, PooledPostgresSaver
 from api.store.turn_save import TurnOvertaken, TurnSaves
 from graph import MODEL_NODE
 
 logger = logging.getLogger("chat_server.turns")
+
+# Where a turn's events go: to the client that started it, and to its thread's recording.
+Emit = Callable[[TurnEvent], None]
 
 
 def thread_config(session_id: UUID, checkpoint_id: str | None = None) -> RunnableConfig:
@@ -60,8 +64,8 @@ class TurnRequest:
     discard: bool = False
     # The ids the client gave its messages: none may be in the conversation already.
     client_ids: tuple[str, ...] = ()
-    # The id the client knows the turn by (a LangGraph run's), kept in its checkpoints' metadata.
-    run_id: str | None = None
+    # The turn's run: its id in the thread's runs and events, and in its checkpoints' metadata.
+    run_id: str = ""
 
 
 class TurnRunner:
@@ -73,6 +77,7 @@ class TurnRunner:
         saver: PooledPostgresSaver,
         locks: SessionLocks,
         saves: TurnSaves,
+        streams: ThreadStreams,
         delete_session: Callable[[UUID], Awaitable[None]],
         observe: ObserveTurn = unobserved,
     ) -> None:
@@ -80,16 +85,26 @@ class TurnRunner:
         self._saver = saver
         self._locks = locks
         self._saves = saves
+        self._streams = streams
         self._delete_session = delete_session
         self._observe = observe
         self._tasks: set[asyncio.Task[None]] = set()
 
     def start(self, request: TurnRequest) -> Turn:
+        """Starts the turn, recorded in its thread's events as its run `request.run_id`."""
         events: asyncio.Queue[TurnEvent] = asyncio.Queue()
-        task = asyncio.create_task(self._run(request, events))
+        recording = self._streams.recording(request.session_id, request.run_id)
+
+        def emit(event: TurnEvent) -> None:
+            events.put_nowait(event)
+            recording.add(event)
+
+        task = asyncio.create_task(self._run(request, emit))
+        recording.on_cancel(task.cancel)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return Turn(task, events)
+        task.add_done_callback(lambda _: self._streams.closed(recording))
+        return Turn(task, events, request.run_id)
 
     async def drain(self, timeout: float) -> None:
         """Lets the turns still running finish (up to `timeout` seconds), then cancels them."""
@@ -124,12 +139,12 @@ class TurnRunner:
                 )
             assert held.checkpoint_id is not None  # update_state always saves a checkpoint
             try:
-                await self._save(session_id, latest_checkpoint_id, held)
+                await self._save(session_id, latest_checkpoint_id, held, None)
             except TurnOvertaken as overtaken:
                 raise TurnRefused(classify(overtaken)) from None
             return held.checkpoint_id
 
-    async def _run(self, request: TurnRequest, events: asyncio.Queue[TurnEvent]) -> None:
+    async def _run(self, request: TurnRequest, emit: Emit) -> None:
         session_id = request.session_id
         observer = _Counting(self._observe(session_id))
         try:
@@ -137,7 +152,7 @@ class TurnRunner:
                 session_id,
                 request.owner,
                 wait=not request.reject_if_busy,
-                on_queued=lambda: events.put_nowait(Queued()),
+                on_queued=lambda: emit(Queued()),
             ) as latest_checkpoint_id:
                 observer.locked()
                 try:
@@ -148,10 +163,10 @@ class TurnRunner:
                         raise NothingToRun(None)  # a thread without a turn, and no message
                     if request.client_ids and start is not None:
                         await self._refuse_taken_ids(request, start)
-                    events.put_nowait(Accepted())
+                    emit(Accepted())
                     with self._saver.latest_checkpoint_known(str(session_id), latest_checkpoint_id):
                         reply_id = await self._run_and_save(
-                            request, latest_checkpoint_id, events, observer
+                            request, latest_checkpoint_id, emit, observer
                         )
                 except BaseException:
                     if request.discard:
@@ -159,10 +174,10 @@ class TurnRunner:
                     raise
         except REFUSALS as refused:
             observer.end("rejected")
-            events.put_nowait(refusal(refused))
+            emit(refusal(refused))
         except asyncio.CancelledError:
             observer.end("cancelled")
-            events.put_nowait(Failure(503, TURN_CANCELLED))
+            emit(Failure(503, TURN_CANCELLED))
             raise
         except Exception as error:
             failure = classify(error)
@@ -171,15 +186,15 @@ class TurnRunner:
             else:
                 logger.warning("turn on session %s failed: %s (%r)", session_id, failure, error)
             observer.end(observer.failed(), error)
-            events.put_nowait(failure)
+            emit(failure)
         else:
-            events.put_nowait(Reply(reply_id))
+            emit(Reply(reply_id))
 
     async def _run_and_save(
         self,
         request: TurnRequest,
         started_from: str | None,
-        events: asyncio.Queue[TurnEvent],
+        emit: Emit,
         observer: _Counting,
     ) -> str:
         """Runs the turn with everything it writes held back, then saves it in one
@@ -187,29 +202,26 @@ class TurnRunner:
         fails stores nothing."""
         session_id = request.session_id
         config = thread_config(session_id, request.from_checkpoint)
-        if request.run_id is not None:
-            config["metadata"] = {"run_id": request.run_id}
+        config["metadata"] = {"run_id": request.run_id}
         with self._saver.held_back(str(session_id)) as held:
-            reply_id = await self._stream(
-                config,
-                request.messages,
-                events,
-                observer,
-            )
+            reply_id = await self._stream(config, request.messages, emit, observer)
         if reply_id is None:
             raise NothingToRun(request.from_checkpoint)
         if request.discard:
             # Never saved: a client that saw the run end finds no trace of it.
             await asyncio.shield(self._delete_session(session_id))
         else:
-            await self._save(session_id, started_from, held)
+            await self._save(session_id, started_from, held, request.run_id)
         # Before the client hears of it: a scrape made once it has the reply counts the turn.
         observer.end("completed")
         return reply_id
 
-    async def _save(self, session_id: UUID, started_from: str | None, held: HeldBack) -> None:
-        """Saves what was held back, fenced on `started_from`, then applies the retention."""
-        await self._saves.commit(session_id, started_from, held)
+    async def _save(
+        self, session_id: UUID, started_from: str | None, held: HeldBack, run_id: str | None
+    ) -> None:
+        """Saves what was held back, fenced on `started_from` (and on its run `run_id` being
+        still open), then applies the retention."""
+        await self._saves.commit(session_id, started_from, held, run_id)
         if held.checkpoint_id is not None:
             await self._prune(session_id, held.checkpoint_id)
 
@@ -239,7 +251,7 @@ class TurnRunner:
         self,
         config: RunnableConfig,
         messages: Sequence[HumanMessage],
-        events: asyncio.Queue[TurnEvent],
+        emit: Emit,
         observer: _Counting,
     ) -> str | None:
         reply_id: str | None = None
@@ -260,7 +272,7 @@ class TurnRunner:
                 chunk = event["data"]["chunk"]
                 # Every chunk, as langgraph-api streams them; the role, finish and usage
                 # chunks carry no text, and are no token of the reply.
-                events.put_nowait(Token(chunk.text, chunk, event["metadata"]))
+                emit(Token(chunk.text, chunk, event["metadata"]))
                 if chunk.text:
                     observer.token()
             elif kind == "on_chat_model_end":
@@ -269,10 +281,10 @@ class TurnRunner:
             elif kind == "on_chain_stream" and not event["parent_ids"]:
                 mode, data = event["data"]["chunk"]
                 if mode == "values":
-                    events.put_nowait(Values(data))
+                    emit(Values(data))
                 else:
                     for node, values in data.items():
-                        events.put_nowait(Update(node, values))
+                        emit(Update(node, values))
         return reply_id
 
 

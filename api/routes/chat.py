@@ -26,7 +26,10 @@ from api.schemas import (
     encode_cursor,
     invalid,
 )
-from api.streaming.chat import stream_response, wants_event_stream
+from api.streaming import sse_response
+from api.streaming.chat import resumed_events, resumed_text, stream_response, wants_event_stream
+from api.streaming.positions import parse_event_id
+from api.streaming.pump import text_response
 from graph.attachments import attachments
 
 router = APIRouter(
@@ -98,6 +101,48 @@ async def send_message(
     turn = conversations.start_turn(session_id, owner, [HumanMessage(message)])
     await turn.started()
     return stream_response(turn, event_stream=wants_event_stream(accept), policy=policy)
+
+
+@router.get(
+    "/{session_id}/stream",
+    responses={
+        200: {"description": "The reply being written, from its start or after Last-Event-ID"},
+        204: {"description": "No reply is being written"},
+        **NOT_FOUND,
+        **MALFORMED_SESSION_ID,
+    },
+    response_class=Response,
+)
+async def resume_reply(
+    session_id: UUID,
+    conversations: ConversationsDep,
+    settings: SettingsDep,
+    owner: OwnerDep,
+    accept: Annotated[str | None, Header()] = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> Response:
+    """The reply being written now, from any replica: from its start (with the user's
+    message first), or after the event `Last-Event-ID` names (the `id` of a reply's events,
+    kept an hour): a client that lost its connection gets the rest, exactly once. 204 when no
+    reply is being written."""
+    await conversations.session(session_id, owner)
+    run_id, after = None, None
+    if last_event_id:
+        run_id, _, position = last_event_id.partition("/")
+        after = parse_event_id(position)
+        if after is None:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                "malformed Last-Event-ID: send the id of the last event received, as it was",
+            )
+    else:
+        run_id = await conversations.running_run(session_id, owner)
+        if run_id is None:
+            return Response(status_code=status.HTTP_204_NO_CONTENT)
+    events = conversations.run_events(session_id, owner, run_id, settings.heartbeat_seconds)
+    if wants_event_stream(accept):
+        return sse_response(resumed_events(events, run_id, after))
+    return text_response(resumed_text(events))
 
 
 @router.get(

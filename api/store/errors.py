@@ -14,3 +14,10 @@ class SessionNotFound(LookupError):
 
 class SessionBusy(Exception):
     """The session's lock is held by a running turn, and the caller would not wait."""
+
+
+class RunNotFound(SessionNotFound):
+    """The session has no such run (or it is not the caller's): a 404 all the same."""
+
+    def __init__(self) -> None:
+        LookupError.__init__(self, "no such run in this thread")

@@ -91,6 +91,24 @@ MIGRATIONS = (
         PRIMARY KEY (thread_id, seq)
     )""",
     "CREATE INDEX IF NOT EXISTS chat_thread_events_created ON chat_thread_events (created_at)",
+    # A thread's runs (api/store/runs.py): every turn is one, whichever door started it. A run
+    # still `pending`/`running` whose lease its process stopped renewing is dead; `ended` says
+    # whether its last lifecycle event is recorded. `turn_event`: which of its turn's events a
+    # protocol event came from, so a run's stream resumes by it (Last-Event-ID).
+    """CREATE TABLE IF NOT EXISTS chat_runs (
+        run_id text PRIMARY KEY,
+        thread_id uuid NOT NULL REFERENCES chat_sessions (id) ON DELETE CASCADE,
+        status text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+        updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+        lease_until timestamptz NOT NULL,
+        ended boolean NOT NULL DEFAULT false,
+        metadata jsonb NOT NULL DEFAULT '{}',
+        kwargs jsonb NOT NULL DEFAULT '{}'
+    )""",
+    "CREATE INDEX IF NOT EXISTS chat_runs_thread ON chat_runs (thread_id, created_at DESC)",
+    "CREATE INDEX IF NOT EXISTS chat_runs_open ON chat_runs (lease_until) WHERE NOT ended",
+    "ALTER TABLE chat_thread_events ADD COLUMN IF NOT EXISTS turn_event integer",
 )
 
 # Any constant works: it only keeps two starting processes from migrating at once.

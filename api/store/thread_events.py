@@ -11,40 +11,53 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import psycopg
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
 from api.store.database import Pool
+from api.store.runs import UPSERT, Runs, RunStatus, Settled
 
 logger = logging.getLogger("chat_server.thread_events")
 
 CHANNEL = "chat_thread_events"
 
-_APPEND = """
-WITH counter AS (
+# The run's row moves along (api/store/runs.py UPSERT) in the same statement; a run settled
+# by another replica (its process taken for dead) has its events refused from then on.
+_APPEND = f"""
+WITH run AS ({UPSERT}), counter AS (
     UPDATE chat_sessions SET events_seq = events_seq + %(n)s
-    WHERE id = %(thread)s RETURNING events_seq
+    WHERE id = %(thread)s AND (NOT %(guarded)s OR NOT EXISTS (
+        SELECT 1 FROM chat_runs WHERE run_id = %(run)s AND ended))
+    RETURNING events_seq
 ), appended AS (
-    INSERT INTO chat_thread_events (thread_id, seq, run_id, method, data)
-    SELECT %(thread)s, counter.events_seq - %(n)s + e.ord, %(run)s, e.method, e.data
-    FROM counter,
-        unnest(%(methods)s::text[], %(datas)s::jsonb[]) WITH ORDINALITY AS e(method, data, ord)
+    INSERT INTO chat_thread_events (thread_id, seq, run_id, method, data, turn_event)
+    SELECT %(thread)s, counter.events_seq - %(n)s + e.ord, %(run)s, e.method, e.data, e.turn_event
+    FROM counter, unnest(%(methods)s::text[], %(datas)s::jsonb[], %(turn_events)s::int[])
+        WITH ORDINALITY AS e(method, data, turn_event, ord)
     RETURNING seq
 )
 SELECT pg_notify(%(channel)s, %(thread)s::text), (SELECT max(seq) FROM appended) AS last
 """
 
 # Only the owner's: a stream of someone else's thread (or of one not made yet) reads nothing.
-_READ = """
-SELECT e.seq, e.run_id, e.method, e.data, e.created_at
-FROM chat_thread_events e JOIN chat_sessions s ON s.id = e.thread_id AND s.owner = %(owner)s
+_COLUMNS = "e.seq, e.run_id, e.method, e.data, e.created_at, e.turn_event"
+_OWNED = "JOIN chat_sessions s ON s.id = e.thread_id AND s.owner = %(owner)s"
+_READ = f"""
+SELECT {_COLUMNS} FROM chat_thread_events e {_OWNED}
 WHERE e.thread_id = %(thread)s AND e.seq > %(after)s
+ORDER BY e.seq LIMIT %(limit)s
+"""
+_READ_RUN = f"""
+SELECT {_COLUMNS} FROM chat_thread_events e {_OWNED}
+WHERE e.thread_id = %(thread)s AND e.run_id = %(run)s AND e.seq > %(after)s
 ORDER BY e.seq LIMIT %(limit)s
 """
 
@@ -62,6 +75,13 @@ WHERE thread_id = %(thread)s AND method = 'lifecycle'
 ORDER BY seq DESC LIMIT 1
 """
 
+_RUNNING_RUN = f"""
+SELECT e.run_id FROM (
+    SELECT e.run_id, e.data ->> 'event' AS event FROM chat_thread_events e {_OWNED}
+    WHERE e.thread_id = %(thread)s AND e.method = 'lifecycle' ORDER BY e.seq DESC LIMIT 1
+) e WHERE e.event = 'running'
+"""
+
 
 @dataclass(frozen=True)
 class StoredEvent:
@@ -70,6 +90,24 @@ class StoredEvent:
     method: str
     data: dict[str, Any]
     created_at: datetime
+    # Which event of its run's turn it came from (api/conversations/recorder.py).
+    turn_event: int | None = None
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    method: str
+    data: dict[str, Any]
+    turn_event: int | None = None
+
+
+@dataclass(frozen=True)
+class RunChange:
+    """Where an append moves its run: to `status` (None: left as it is); `ended` once its last
+    lifecycle event is among the events."""
+
+    status: RunStatus | None
+    ended: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,31 +125,81 @@ class Bounds:
 
 
 class ThreadEvents:
-    def __init__(self, pool: Pool, retention_seconds: float) -> None:
+    def __init__(self, pool: Pool, runs: Runs, retention_seconds: float) -> None:
         self._pool = pool
+        self._runs = runs
         self._retention_seconds = retention_seconds
 
     async def append(
-        self, thread_id: UUID, run_id: str, events: Sequence[tuple[str, Any]]
+        self,
+        thread_id: UUID,
+        run_id: str,
+        events: Sequence[NewEvent],
+        change: RunChange = RunChange(None),
     ) -> int | None:
-        """Appends `(method, data)` events in order; the last seq given, or None if the
-        session is gone."""
-        if not events:
-            return None
+        """Appends the run's events in order and moves the run along; the last seq given, or
+        None if nothing was appended (the session is gone, or the run was settled already)."""
+        async with self._pool.connection() as conn:
+            return await self._append(conn, thread_id, run_id, events, change, guarded=True)
+
+    async def _append(
+        self,
+        conn: AsyncConnection[DictRow],
+        thread_id: UUID,
+        run_id: str,
+        events: Sequence[NewEvent],
+        change: RunChange,
+        *,
+        guarded: bool,
+    ) -> int | None:
+        cur = await conn.execute(
+            _APPEND,
+            {
+                "n": len(events),
+                "thread": thread_id,
+                "run": run_id,
+                "status": change.status,
+                "ended": change.ended,
+                "lease": self._runs.lease_seconds,
+                "guarded": guarded,
+                "methods": [e.method for e in events],
+                "datas": [Jsonb(e.data) for e in events],
+                "turn_events": [e.turn_event for e in events],
+                "channel": CHANNEL,
+            },
+        )
+        row = await cur.fetchone()
+        return None if row is None else row["last"]
+
+    async def settle(
+        self, thread_id: UUID, endings: Callable[[Settled], Sequence[NewEvent]]
+    ) -> list[Settled]:
+        """Ends the thread's runs whose process stopped renewing their lease, each with the
+        events `endings` gives it, in one transaction."""
+        async with self._pool.connection() as conn, conn.transaction():
+            settled = await self._runs.settle(conn, thread_id)
+            for run in settled:
+                await self._append(
+                    conn, thread_id, run.run_id, endings(run), RunChange(None), guarded=False
+                )
+        return settled
+
+    async def read_run(
+        self, thread_id: UUID, owner: str, run_id: str, after: int = 0, limit: int = 2000
+    ) -> list[StoredEvent]:
+        """The run's events after seq `after`, in order."""
         async with self._pool.connection() as conn:
             cur = await conn.execute(
-                _APPEND,
+                _READ_RUN,
                 {
-                    "n": len(events),
                     "thread": thread_id,
+                    "owner": owner,
                     "run": run_id,
-                    "methods": [method for method, _ in events],
-                    "datas": [Jsonb(data) for _, data in events],
-                    "channel": CHANNEL,
+                    "after": after,
+                    "limit": limit,
                 },
             )
-            row = await cur.fetchone()
-        return None if row is None else row["last"]
+            return [StoredEvent(**row) for row in await cur.fetchall()]
 
     async def read(
         self, thread_id: UUID, owner: str, after: int, limit: int = 500
@@ -134,6 +222,13 @@ class ThreadEvents:
             cur = await conn.execute(_RUNNING_FROM, {"thread": thread_id})
             row = await cur.fetchone()
         return None if row is None else row["since"]
+
+    async def running_run(self, thread_id: UUID, owner: str) -> str | None:
+        """The run whose lifecycle began last and has not ended, if the thread has one."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(_RUNNING_RUN, {"thread": thread_id, "owner": owner})
+            row = await cur.fetchone()
+        return None if row is None else row["run_id"]
 
     async def prune(self) -> int:
         """Deletes the events older than the retention period; how many went."""

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import psycopg
 from psycopg import AsyncConnection, sql
 
 from api.store.database import never_idle_out
+from api.store.runs import CANCEL_CHANNEL
 from api.store.thread_events import CHANNEL
 
 logger = logging.getLogger("chat_server.thread_events")
@@ -25,9 +26,16 @@ _RECONNECT_SECONDS = 1.0
 
 
 class ThreadWakeups:
-    def __init__(self, conninfo: str, connect_timeout: float) -> None:
+    """Also hears of cancelled runs (`CANCEL_CHANNEL`, payload: the run id), and tells
+    `on_cancel`: the run's turn stops on whichever replica runs it. A cancellation missed with a
+    lost connection still holds: the run's save refuses it (api/store/runs.py)."""
+
+    def __init__(
+        self, conninfo: str, connect_timeout: float, on_cancel: Callable[[str], None]
+    ) -> None:
         self._conninfo = conninfo
         self._connect_timeout = connect_timeout
+        self._on_cancel = on_cancel
         self._waiting: dict[str, set[asyncio.Event]] = {}
 
     @asynccontextmanager
@@ -60,10 +68,14 @@ class ThreadWakeups:
             connect_timeout=max(1, round(self._connect_timeout)),
         ) as conn:
             await never_idle_out(conn)
-            await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
+            for channel in (CHANNEL, CANCEL_CHANNEL):
+                await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
             # What was written while no connection listened.
             self._wake_all()
             async for notify in conn.notifies():
+                if notify.channel == CANCEL_CHANNEL:
+                    self._on_cancel(notify.payload)
+                    continue
                 for wake in self._waiting.get(notify.payload, ()):
                     wake.set()
 

@@ -17,6 +17,7 @@ from psycopg import AsyncConnection, OperationalError
 from psycopg.rows import DictRow, dict_row
 
 from api.store.database import Pool
+from api.store.runs import SAVED
 from api.store.saver import HeldBack, PooledPostgresSaver
 
 logger = logging.getLogger("chat_server.turn_save")
@@ -34,6 +35,15 @@ class TurnOvertaken(Exception):
     """Another turn of the session was saved while this one ran: nothing of this one is."""
 
 
+class RunClosed(Exception):
+    """The turn's run was cancelled, or settled as dead by another replica, before its save:
+    nothing of it is stored."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(f"the run is {status}")
+        self.status = status
+
+
 class _NothingToSave(Exception):
     """The turn needs no save after all: its writes are rolled back."""
 
@@ -44,14 +54,21 @@ class TurnSaves:
         self._saver = saver
         self._conninfo = conninfo
 
-    async def commit(self, session_id: UUID, started_from: str | None, held: HeldBack) -> None:
+    async def commit(
+        self,
+        session_id: UUID,
+        started_from: str | None,
+        held: HeldBack,
+        run_id: str | None = None,
+    ) -> None:
         """Writes what the turn held back, if the session's latest checkpoint is still
-        `started_from`; TurnOvertaken if it is not."""
+        `started_from` (TurnOvertaken if it is not) and its run `run_id`, if any, is still open
+        (RunClosed if it is not): the run is then a success."""
         if held.checkpoint_id is None:
             return
         try:
             async with self._pool.connection() as conn:
-                await self._write(conn, session_id, started_from, held, retried=False)
+                await self._write(conn, session_id, started_from, held, run_id, retried=False)
         except OperationalError:
             self._saver.forget(str(session_id))
             logger.warning(
@@ -60,7 +77,7 @@ class TurnSaves:
             async with await AsyncConnection.connect(
                 self._conninfo, autocommit=True, row_factory=dict_row, prepare_threshold=0
             ) as conn:
-                await self._write(conn, session_id, started_from, held, retried=True)
+                await self._write(conn, session_id, started_from, held, run_id, retried=True)
 
     async def _write(
         self,
@@ -68,6 +85,7 @@ class TurnSaves:
         session_id: UUID,
         started_from: str | None,
         held: HeldBack,
+        run_id: str | None,
         *,
         retried: bool,
     ) -> None:
@@ -80,7 +98,13 @@ class TurnSaves:
                     advanced = await conn.execute(
                         _ADVANCE, {**params, "started_from": started_from}
                     )
+                    saved = None
+                    if run_id is not None:
+                        saved = await conn.execute(SAVED, {"run": run_id, "thread": session_id})
                     await self._saver.write_held_back(held, conn)
+                if advanced.rowcount == 1 and saved is not None and await saved.fetchone() is None:
+                    assert run_id is not None
+                    raise RunClosed(await _run_status(conn, run_id))
                 if advanced.rowcount != 1:
                     found, latest = await _latest(conn, session_id)
                     if not found:
@@ -94,6 +118,12 @@ class TurnSaves:
         except BaseException:
             self._saver.forget(str(session_id))
             raise
+
+
+async def _run_status(conn: AsyncConnection[DictRow], run_id: str) -> str:
+    cur = await conn.execute("SELECT status FROM chat_runs WHERE run_id = %s", (run_id,))
+    row = await cur.fetchone()
+    return "gone" if row is None else str(row["status"])
 
 
 async def _latest(conn: AsyncConnection[DictRow], session_id: UUID) -> tuple[bool, str | None]:

@@ -11,8 +11,9 @@ import pytest
 
 from api.resources import Resources, open_resources
 from api.settings import Settings
+from api.store.runs import Runs
 from api.store.sessions import Sessions
-from api.store.thread_events import Bounds, ThreadEvents
+from api.store.thread_events import Bounds, NewEvent, ThreadEvents
 from api.store.thread_wakeups import ThreadWakeups
 from tests.support.fakes import FakeChatModel
 
@@ -23,6 +24,10 @@ async def resources(settings: Settings) -> AsyncIterator[Resources]:
         yield resources
 
 
+def _events(resources: Resources, retention_seconds: float = 3600) -> ThreadEvents:
+    return ThreadEvents(resources.pool, Runs(resources.pool, 10), retention_seconds)
+
+
 async def _session(resources: Resources) -> UUID:
     session = await Sessions(resources.pool).create()
     assert session is not None
@@ -30,9 +35,9 @@ async def _session(resources: Resources) -> UUID:
 
 
 async def test_appends_at_once_to_one_thread_get_every_seq_once(resources: Resources) -> None:
-    events = ThreadEvents(resources.pool, retention_seconds=3600)
+    events = _events(resources)
     thread = await _session(resources)
-    batches = [[("messages", {"batch": b, "i": i}) for i in range(3)] for b in range(10)]
+    batches = [[NewEvent("messages", {"batch": b, "i": i}) for i in range(3)] for b in range(10)]
     lasts = await asyncio.gather(*(events.append(thread, "run", batch) for batch in batches))
 
     read = await events.read(thread, "", 0)
@@ -44,33 +49,33 @@ async def test_appends_at_once_to_one_thread_get_every_seq_once(resources: Resou
 
 
 async def test_another_owner_reads_nothing(resources: Resources) -> None:
-    events = ThreadEvents(resources.pool, retention_seconds=3600)
+    events = _events(resources)
     thread = await _session(resources)
-    await events.append(thread, "run", [("values", {"messages": []})])
+    await events.append(thread, "run", [NewEvent("values", {"messages": []})])
     assert await events.read(thread, "someone else", 0) == []
     assert await events.bounds(thread, "someone else") == Bounds(0, None)
 
 
 async def test_pruned_events_leave_their_seqs_taken_and_a_gap(resources: Resources) -> None:
-    events = ThreadEvents(resources.pool, retention_seconds=0.2)
+    events = _events(resources, 0.2)
     thread = await _session(resources)
-    await events.append(thread, "run", [("values", {}), ("values", {})])
+    await events.append(thread, "run", [NewEvent("values", {}), NewEvent("values", {})])
     await asyncio.sleep(0.3)
-    await events.append(thread, "run", [("values", {})])
+    await events.append(thread, "run", [NewEvent("values", {})])
     assert await events.prune() >= 2
 
     bounds = await events.bounds(thread, "")
     assert bounds == Bounds(last=3, first=3)
     assert bounds.gap_after(0) and bounds.gap_after(1)
     assert not bounds.gap_after(2) and not bounds.gap_after(3)
-    assert await events.append(thread, "run", [("values", {})]) == 4
+    assert await events.append(thread, "run", [NewEvent("values", {})]) == 4
 
 
 async def test_an_append_wakes_the_listeners_of_its_thread_only(
     resources: Resources, settings: Settings, database_url: str
 ) -> None:
-    events = ThreadEvents(resources.pool, retention_seconds=3600)
-    wakeups = ThreadWakeups(database_url, settings.db_connect_timeout_seconds)
+    events = _events(resources)
+    wakeups = ThreadWakeups(database_url, settings.db_connect_timeout_seconds, print)
     thread, other = await _session(resources), await _session(resources)
     listening = asyncio.create_task(wakeups.listen_forever())
     try:
@@ -79,7 +84,7 @@ async def test_an_append_wakes_the_listeners_of_its_thread_only(
             await asyncio.wait_for(woken.wait(), timeout=5)
             woken.clear()
             idle.clear()
-            await events.append(thread, "run", [("lifecycle", {"event": "running"})])
+            await events.append(thread, "run", [NewEvent("lifecycle", {"event": "running"})])
             await asyncio.wait_for(woken.wait(), timeout=5)
             assert not idle.is_set()
     finally:

@@ -44,7 +44,9 @@ async def test_started_waits_for_the_first_token_and_the_stream_replays_what_cam
     running: asyncio.Task[None],
 ) -> None:
     state = Values({"messages": []})
-    turn = Turn(running, _queued(Accepted(), state, _token("Hel"), _token("lo"), Reply("m1")))
+    turn = Turn(
+        running, _queued(Accepted(), state, _token("Hel"), _token("lo"), Reply("m1")), "run-1"
+    )
     await turn.started()
     assert [event async for event in turn.events()] == [
         Accepted(),
@@ -61,12 +63,12 @@ async def test_a_chunk_without_text_has_not_started_the_reply(
 ) -> None:
     # The model's role chunk comes first, with no text: a failure after it is still a status.
     role = _token("")
-    turn = Turn(running, _queued(Accepted(), role, Failure(502, "the connection failed")))
+    turn = Turn(running, _queued(Accepted(), role, Failure(502, "the connection failed")), "run-1")
     with pytest.raises(TurnRefused) as refused:
         await turn.started()
     assert refused.value.failure.status == 502
 
-    turn = Turn(running, _queued(Accepted(), role, _token("Hel")))
+    turn = Turn(running, _queued(Accepted(), role, _token("Hel")), "run-1")
     await turn.started()
     assert not turn.ended
 
@@ -75,7 +77,7 @@ async def test_accepted_returns_before_the_model_has_said_anything(
     running: asyncio.Task[None],
 ) -> None:
     queue = _queued(Accepted())
-    turn = Turn(running, queue)
+    turn = Turn(running, queue, "run-1")
     await turn.accepted()
     assert not turn.ended
     queue.put_nowait(Failure(502, "the model server answered HTTP 500"))
@@ -88,7 +90,7 @@ async def test_accepted_returns_before_the_model_has_said_anything(
 
 @pytest.mark.parametrize("moment", ["accepted", "started"])
 async def test_a_refused_turn_raises_its_failure(running: asyncio.Task[None], moment: str) -> None:
-    turn = Turn(running, _queued(Failure(404, "no such session")))
+    turn = Turn(running, _queued(Failure(404, "no such session")), "run-1")
     with pytest.raises(TurnRefused) as refused:
         await getattr(turn, moment)()
     assert refused.value.failure == Failure(404, "no such session")
@@ -97,7 +99,9 @@ async def test_a_refused_turn_raises_its_failure(running: asyncio.Task[None], mo
 async def test_a_model_failure_before_the_first_token_fails_started_but_not_accepted(
     running: asyncio.Task[None],
 ) -> None:
-    turn = Turn(running, _queued(Accepted(), Failure(504, "the model did not answer in time")))
+    turn = Turn(
+        running, _queued(Accepted(), Failure(504, "the model did not answer in time")), "run-1"
+    )
     await turn.accepted()
     with pytest.raises(TurnRefused) as refused:
         await turn.started()
@@ -106,17 +110,17 @@ async def test_a_model_failure_before_the_first_token_fails_started_but_not_acce
 
 async def test_result_is_every_event_or_the_failure(running: asyncio.Task[None]) -> None:
     state = Values({"messages": ["hi"]})
-    done = Turn(running, _queued(Accepted(), state, _token("hi"), Reply("m1")))
+    done = Turn(running, _queued(Accepted(), state, _token("hi"), Reply("m1")), "run-1")
     assert (await done.result("continue"))[-2:] == [_token("hi"), Reply("m1")]
 
-    failed = Turn(running, _queued(Accepted(), _token("hi"), Failure(502, "cut off")))
+    failed = Turn(running, _queued(Accepted(), _token("hi"), Failure(502, "cut off")), "run-1")
     with pytest.raises(TurnRefused, match="cut off"):
         await failed.result("continue")
 
 
 async def test_the_stream_sends_none_for_each_silence(running: asyncio.Task[None]) -> None:
     queue = _queued(Accepted())
-    turn = Turn(running, queue)
+    turn = Turn(running, queue, "run-1")
     stream = turn.events(heartbeat_seconds=0.01)
     assert await anext(stream) == Accepted()
     assert await anext(stream) is None
@@ -128,7 +132,7 @@ async def test_the_stream_sends_none_for_each_silence(running: asyncio.Task[None
 async def test_a_client_that_leaves_early_cancels_the_turn_only_if_asked(
     running: asyncio.Task[None], on_disconnect: str, cancelled: bool
 ) -> None:
-    turn = Turn(running, _queued(Accepted(), _token("Hel")))
+    turn = Turn(running, _queued(Accepted(), _token("Hel")), "run-1")
     with pytest.raises(ConnectionError), turn.followed(on_disconnect):  # type: ignore[arg-type]
         async for event in turn.events():
             if isinstance(event, Token):
@@ -138,7 +142,7 @@ async def test_a_client_that_leaves_early_cancels_the_turn_only_if_asked(
 
 
 async def test_a_client_that_stays_to_the_end_never_cancels(running: asyncio.Task[None]) -> None:
-    turn = Turn(running, _queued(Accepted(), Reply("m1")))
+    turn = Turn(running, _queued(Accepted(), Reply("m1")), "run-1")
     with turn.followed("cancel"):
         assert [e async for e in turn.events()][-1] == Reply("m1")
     await asyncio.sleep(0)
@@ -148,7 +152,7 @@ async def test_a_client_that_stays_to_the_end_never_cancels(running: asyncio.Tas
 async def test_queued_returns_while_the_turn_waits_in_line_and_accepted_does_not(
     running: asyncio.Task[None],
 ) -> None:
-    turn = Turn(running, _queued(Queued()))
+    turn = Turn(running, _queued(Queued()), "run-1")
     await turn.queued()
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(0.05):
@@ -158,6 +162,6 @@ async def test_queued_returns_while_the_turn_waits_in_line_and_accepted_does_not
 async def test_queued_raises_for_a_turn_refused_before_it_waited(
     running: asyncio.Task[None],
 ) -> None:
-    turn = Turn(running, _queued(Failure(404, "no such session")))
+    turn = Turn(running, _queued(Failure(404, "no such session")), "run-1")
     with pytest.raises(TurnRefused):
         await turn.queued()

@@ -179,6 +179,7 @@ class RunCreate(_Body):
     interrupt_after: Literal["*"] | list[str] | None = None
     webhook: str | None = None
     after_seconds: float | None = None
+    metadata: dict[str, Any] | None = None
 
     @property
     def modes(self) -> set[str]:

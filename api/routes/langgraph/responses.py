@@ -10,7 +10,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.types import PregelTask, StateSnapshot
 from starlette.responses import Response
 
-from api.conversations import Session
+from api.conversations import Run, Session
 from api.conversations.json import dumps
 
 GRAPH_ID = "chat"
@@ -102,6 +102,21 @@ def thread_state(state: StateSnapshot) -> dict[str, Any]:
         "interrupts": [],
         "checkpoint_id": checkpoint.get("checkpoint_id"),
         "parent_checkpoint_id": parent.get("checkpoint_id"),
+    }
+
+
+def run(found: Run) -> dict[str, Any]:
+    """A run as langgraph-api describes one."""
+    return {
+        "run_id": found.run_id,
+        "thread_id": str(found.thread_id),
+        "assistant_id": ASSISTANT_ID,
+        "created_at": found.created_at,
+        "updated_at": found.updated_at,
+        "status": found.status,
+        "metadata": found.metadata,
+        "kwargs": found.kwargs,
+        "multitask_strategy": found.kwargs.get("multitask_strategy", "enqueue"),
     }
 
 
