@@ -19,7 +19,11 @@ class Queued:
 
 @dataclass(frozen=True)
 class Accepted:
-    """The turn holds its session's lock and will run: nothing can refuse it any more."""
+    """The turn holds its session's lock and will run: nothing can refuse it any more. It
+    runs from `started_from` (None: a session's first turn), with `inputs` new messages."""
+
+    started_from: str | None = None
+    inputs: int = 0
 
 
 @dataclass(frozen=True)

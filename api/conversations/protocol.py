@@ -10,6 +10,7 @@ from typing import Any
 from api.conversations.events import Accepted, Queued, Reply, Token, TurnEvent, Update, Values
 from api.conversations.failures import Failure
 from api.conversations.json import jsonable
+from api.conversations.state_refs import reference
 from api.store.thread_events import StoredEvent
 
 GRAPH_NAME = "chat"
@@ -42,6 +43,9 @@ class ProtocolEncoder:
         self._usage: dict[str, int] = {}
         self._metadata: dict[str, Any] = {}
         self._running = False
+        self._started = Accepted()
+        # How many messages of the turn's states are the starting checkpoint's.
+        self._kept: int | None = None
 
     def __call__(self, event: TurnEvent) -> Iterator[ProtocolEvent]:
         if not isinstance(event, Token):
@@ -50,9 +54,10 @@ class ProtocolEncoder:
             return
         if isinstance(event, Accepted):
             self._running = True
+            self._started = event
             yield lifecycle("running")
         elif isinstance(event, Values):
-            yield "values", jsonable(event.values)
+            yield "values", self._state(event.values)
         elif isinstance(event, Update):
             yield "updates", {"node": event.node, "values": jsonable(event.values)}
         elif isinstance(event, Token):
@@ -63,6 +68,13 @@ class ProtocolEncoder:
             if not self._running:  # refused before it ran: the client still hears its end
                 yield lifecycle("running")
             yield lifecycle("failed", error=event.message)
+
+    def _state(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The state as a reference to the checkpoint the turn started from: its first state
+        is that checkpoint's and the turn's input (api/conversations/state_refs.py)."""
+        if self._kept is None:
+            self._kept = len(values.get("messages", [])) - self._started.inputs
+        return reference(values, self._started.started_from, self._kept)
 
     def _token(self, token: Token) -> Iterator[ProtocolEvent]:
         chunk = token.chunk

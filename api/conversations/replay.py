@@ -15,6 +15,7 @@ from langchain_core.messages import AIMessageChunk
 
 from api.conversations.events import Accepted, Reply, Token, TurnEvent, Update, Values
 from api.conversations.failures import Failure
+from api.conversations.state_refs import Rebuilder
 from api.store.thread_events import StoredEvent
 from graph import MODEL_NODE
 
@@ -73,16 +74,17 @@ class _Replay:
 
 
 async def replayed(
-    pages: AsyncIterator[list[StoredEvent] | None],
+    pages: AsyncIterator[list[StoredEvent] | None], rebuild: Rebuilder
 ) -> AsyncIterator[tuple[int, TurnEvent] | None]:
     """The turn events of one run's recorded events, page by page as they are read, each
-    with its position in the turn (0 is its first); None for each None (a silence)."""
+    with its position in the turn (0 is its first), its states rebuilt; None for each None
+    (a silence)."""
     replay = _Replay()
     async for page in pages:
         if page is None:
             yield None
             continue
-        for replayed_event in replay.page(page):
+        for replayed_event in replay.page(await rebuild.events(page)):
             yield replayed_event
 
 

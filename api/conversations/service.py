@@ -14,8 +14,10 @@ from langgraph.types import StateSnapshot
 from api.conversations.events import TurnEvent
 from api.conversations.failures import RunNotOpen, RunStillOpen, UnknownCheckpoint
 from api.conversations.handle import Turn
+from api.conversations.json import jsonable
 from api.conversations.observer import ObserveTurn, unobserved
 from api.conversations.replay import replayed
+from api.conversations.state_refs import MessagesAt, Rebuilder
 from api.conversations.thread_streams import ResumeGap, ThreadStreams
 from api.conversations.turns import TurnRequest, TurnRunner, thread_config
 from api.store.errors import RunNotFound, SessionNotFound
@@ -238,11 +240,29 @@ class Conversations:
         )
         await turn.queued()
 
-    def thread_events(
+    async def thread_events(
         self, session_id: UUID, owner: str, since: int | None, heartbeat_seconds: float
     ) -> AsyncIterator[StoredEvent | ResumeGap | None]:
-        """The session's event stream, through any replica (ThreadStreams.follow)."""
-        return self._streams.follow(session_id, owner, since, heartbeat_seconds)
+        """The session's event stream, through any replica (ThreadStreams.follow), its
+        states rebuilt whole."""
+        rebuild = Rebuilder(self._messages_at(session_id))
+        async for event in self._streams.follow(session_id, owner, since, heartbeat_seconds):
+            if isinstance(event, StoredEvent):
+                if (rebuilt := await rebuild.event(event)) is not None:
+                    yield rebuilt
+            else:
+                yield event
+
+    def _messages_at(self, session_id: UUID) -> MessagesAt:
+        async def messages_at(checkpoint_id: str | None) -> list[Any] | None:
+            if checkpoint_id is None:
+                return []
+            state = await self._graph.aget_state(thread_config(session_id, checkpoint_id))
+            if state.created_at is None:
+                return None
+            return list(jsonable(state.values.get("messages", [])))
+
+        return messages_at
 
     async def last_event_seq(self, session_id: UUID, owner: str) -> int:
         """The seq of the session's newest event (0: none)."""
@@ -275,8 +295,9 @@ class Conversations:
         """The run's turn events from its first, each with its position in the turn (0 is the
         first), then each as it comes, to its end, through any replica (None after each
         silence); nothing if its events are no longer kept."""
+        rebuild = Rebuilder(self._messages_at(session_id))
         pages = self._streams.run_events(session_id, owner, run_id, heartbeat_seconds)
-        async for replay in replayed(pages):
+        async for replay in replayed(pages, rebuild):
             yield replay
 
     async def running_run(self, session_id: UUID, owner: str) -> str | None:

@@ -331,3 +331,29 @@ async def test_a_thread_stream_is_its_owners_only(
         taken = await other.post(f"/threads/{thread_id}/commands", json=_run_start("Hi"))
         assert (taken.json()["type"], taken.json()["error"]) == ("error", "invalid_argument")
         assert taken.json()["message"] == "no such session"
+
+
+async def test_states_are_recorded_as_references_and_read_back_whole(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    thread_id = str(uuid4())
+    turns = [await _one_turn(client, thread_id, f"Message {n}") for n in range(6)]
+
+    # Read back, each state is the whole conversation as it was.
+    last_values = [f.data["params"]["data"] for f in turns[-1] if f.event == "values"]
+    state = (await client.get(f"/threads/{thread_id}/state")).json()["values"]
+    assert last_values[-1] == state
+    assert [m["content"] for m in last_values[0]["messages"]][-2:] == [
+        "You said: Message 4",
+        "Message 5",
+    ]
+    # Stored, a turn's states take the same room on the sixth turn as on the second (the
+    # first's refer to no checkpoint).
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        sizes = conn.execute(
+            "SELECT run_id, sum(pg_column_size(data)) FROM chat_thread_events"
+            " WHERE thread_id = %s AND method = 'values' GROUP BY run_id ORDER BY min(seq)",
+            (thread_id,),
+        ).fetchall()
+    assert len(sizes) == 6
+    assert sizes[-1][1] == sizes[1][1]
