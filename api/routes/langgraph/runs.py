@@ -178,10 +178,13 @@ async def list_runs(
     thread_id: UUID,
     conversations: ConversationsDep,
     owner: OwnerDep,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 10,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query()] = 10,
+    offset: Annotated[int, Query()] = 0,
     status: str | None = None,
 ) -> JSON:
+    # Checked here rather than by FastAPI, whose 422 `detail` is a list: the SDKs read a string.
+    if not 1 <= limit <= 1000 or not 0 <= offset < 2**63:
+        raise HTTPException(422, "limit: must be from 1 to 1000; offset: from 0 to 2^63 - 1")
     found = await conversations.runs(thread_id, owner, limit=limit, offset=offset, status=status)
     return JSON([run_json(run) for run in found])
 
