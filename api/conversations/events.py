@@ -34,6 +34,16 @@ class Values:
 
 
 @dataclass(frozen=True)
+class Checkpointed:
+    """A checkpoint the turn wrote (held back until its save): the protocol's `checkpoints`."""
+
+    id: str
+    parent_id: str | None
+    step: int
+    source: str
+
+
+@dataclass(frozen=True)
 class Update:
     """What a node of the graph wrote."""
 
@@ -60,4 +70,4 @@ class Reply:
     message_id: str
 
 
-TurnEvent = Queued | Accepted | Values | Update | Token | Reply | Failure
+TurnEvent = Queued | Accepted | Checkpointed | Values | Update | Token | Reply | Failure

@@ -7,7 +7,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from api.conversations.events import Accepted, Queued, Reply, Token, TurnEvent, Update, Values
+from api.conversations.events import (
+    Accepted,
+    Checkpointed,
+    Queued,
+    Reply,
+    Token,
+    TurnEvent,
+    Update,
+    Values,
+)
 from api.conversations.failures import Failure
 from api.conversations.json import jsonable
 from api.conversations.state_refs import reference
@@ -58,6 +67,11 @@ class ProtocolEncoder:
             yield lifecycle("running")
         elif isinstance(event, Values):
             yield "values", self._state(event.values)
+        elif isinstance(event, Checkpointed):
+            checkpoint = {"id": event.id, "step": event.step, "source": event.source}
+            if event.parent_id is not None:
+                checkpoint["parent_id"] = event.parent_id
+            yield "checkpoints", checkpoint
         elif isinstance(event, Update):
             yield "updates", {"node": event.node, "values": jsonable(event.values)}
         elif isinstance(event, Token):

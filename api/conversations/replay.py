@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 
 from langchain_core.messages import AIMessageChunk
 
-from api.conversations.events import Accepted, Reply, Token, TurnEvent, Update, Values
+from api.conversations.events import (
+    Accepted,
+    Checkpointed,
+    Reply,
+    Token,
+    TurnEvent,
+    Update,
+    Values,
+)
 from api.conversations.failures import Failure
 from api.conversations.state_refs import Rebuilder
 from api.store.thread_events import StoredEvent
@@ -92,6 +100,13 @@ def _turn_event(event: StoredEvent, message: _Message | None) -> TurnEvent | Non
     data = event.data
     if event.method == "values":
         return Values(data)
+    if event.method == "checkpoints":
+        return Checkpointed(
+            str(data.get("id")),
+            data.get("parent_id"),
+            int(data.get("step", -1)),
+            str(data.get("source", "loop")),
+        )
     if event.method == "updates":
         return Update(str(data.get("node")), data.get("values") or {})
     if event.method != "lifecycle":

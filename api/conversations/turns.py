@@ -14,7 +14,16 @@ from langchain_core.messages import HumanMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
-from api.conversations.events import Accepted, Queued, Reply, Token, TurnEvent, Update, Values
+from api.conversations.events import (
+    Accepted,
+    Checkpointed,
+    Queued,
+    Reply,
+    Token,
+    TurnEvent,
+    Update,
+    Values,
+)
 from api.conversations.failures import (
     DATABASE_ERRORS,
     REFUSALS,
@@ -204,7 +213,7 @@ class TurnRunner:
         config = thread_config(session_id, request.from_checkpoint)
         config["metadata"] = {"run_id": request.run_id}
         with self._saver.held_back(str(session_id)) as held:
-            reply_id = await self._stream(config, request.messages, emit, observer)
+            reply_id = await self._stream(config, request.messages, emit, observer, held)
         if reply_id is None:
             raise NothingToRun(request.from_checkpoint)
         if request.discard:
@@ -253,8 +262,10 @@ class TurnRunner:
         messages: Sequence[HumanMessage],
         emit: Emit,
         observer: _Counting,
+        held: HeldBack,
     ) -> str | None:
         reply_id: str | None = None
+        told = 0  # the checkpoints told of so far
         async for event in self._graph.astream_events(
             {"messages": list(messages)} if messages else None,
             config,
@@ -281,6 +292,12 @@ class TurnRunner:
             elif kind == "on_chain_stream" and not event["parent_ids"]:
                 mode, data = event["data"]["chunk"]
                 if mode == "values":
+                    # The state comes once its checkpoint is written: those not told of yet.
+                    checkpoints = held.checkpoints()
+                    for checkpoint_id, parent_id, metadata in checkpoints[told:]:
+                        step, source = metadata.get("step", -1), metadata.get("source", "loop")
+                        emit(Checkpointed(checkpoint_id, parent_id, step, str(source)))
+                    told = len(checkpoints)
                     emit(Values(data))
                 else:
                     for node, values in data.items():

@@ -123,6 +123,14 @@ class HeldBack:
     # The newest checkpoint held back: the thread's latest once the turn commits.
     checkpoint_id: str | None = None
 
+    def checkpoints(self) -> list[tuple[str, str | None, CheckpointMetadata]]:
+        """Each checkpoint held back, in order: its id, its parent's and its metadata."""
+        return [
+            (put.checkpoint["id"], put.config["configurable"].get("checkpoint_id"), put.metadata)
+            for put in self.saved
+            if isinstance(put, _Put)
+        ]
+
 
 _HELD_BACK: ContextVar[HeldBack | None] = ContextVar("held_back", default=None)
 

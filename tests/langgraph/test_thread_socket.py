@@ -25,11 +25,11 @@ from devtools.processes import server_environment
 from tests.langgraph.test_thread_stream import BOB, HELLO_BOB, ONE_TURN, _is_end, _shape, _text
 from tests.support.fakes import FakeChatModel
 from tests.support.servers import chat_server_process
-from tests.support.thread_events import start_run
+from tests.support.thread_events import RECORDED, start_run
 
 # Generous: a deadline for a frame that must come, never a measure of how soon.
 DEADLINE = 30
-CHANNELS = ["lifecycle", "messages", "values", "updates"]
+CHANNELS = RECORDED
 Frame = dict[str, Any]
 
 

@@ -54,7 +54,7 @@ def _shape(events: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
         step = (event["method"], event["params"]["data"].get("event"))
         if step == ("messages", "content-block-delta") and shape and shape[-1] == step:
             continue
-        if event["method"] != "updates":
+        if event["method"] not in ("updates", "checkpoints"):
             shape.append(step)
     return shape
 

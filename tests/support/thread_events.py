@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 
 ENDINGS = {"completed", "failed", "interrupted"}
+# Every channel a turn records events in: a stream of them all sees every seq.
+RECORDED = ["lifecycle", "checkpoints", "messages", "values", "updates"]
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ async def thread_stream(
 ) -> AsyncIterator[AsyncIterator[Frame | str]]:
     """The open stream's frames (and comments, as strings), as they come, once the server
     follows the thread."""
-    body.setdefault("channels", ["lifecycle", "messages", "values", "updates"])
+    body.setdefault("channels", RECORDED)
     async with http.stream(
         "POST",
         f"/threads/{thread_id}/stream/events",

@@ -135,6 +135,9 @@ async def answer(
     command: Command,
 ) -> Frame:
     """The answer to a command of the thread `thread_id`, by whichever door it came."""
+    # Read before the command: a client that follows the thread from this seq on sees every
+    # event of the run it starts (the run's first ones may be written before the answer goes).
+    applied = await conversations.last_event_seq(thread_id, owner)
     try:
         params = command.checked_params()
         if command.method == "run.start":
@@ -145,7 +148,6 @@ async def answer(
             raise Refused("unknown_command", f"unknown command: {command.method}")
     except Refused as refused:
         return error(command.id, refused.code, str(refused))
-    applied = await conversations.last_event_seq(thread_id, owner)
     return success(command.id, result, applied)
 
 
