@@ -5,106 +5,23 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from itertools import pairwise
-from pathlib import Path
 from uuid import UUID
 
 import httpx
 import pytest
 from langchain_core.messages import BaseMessage
-from playwright.async_api import (
-    Browser,
-    ConsoleMessage,
-    Dialog,
-    Locator,
-    Page,
-    async_playwright,
-    expect,
-)
+from playwright.async_api import Locator, Page, expect
 
 from api.main import create_app
 from api.settings import Settings
 from devtools.openai_stub import StubBehaviour
+from tests.http.conftest import ARTIFACTS, PageProblems
 from tests.support.fakes import FakeChatModel
 from tests.support.servers import serve
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-
 BOB = "Hi, my name is Bob!"
 HELLO_BOB = "Hello Bob! It's nice to meet you. How can I help you today?"
-
-
-@pytest.fixture(scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    """Debian's Chromium, headless, launched once for the whole run."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        await browser.close()
-
-
-@dataclass
-class PageProblems:
-    """Script errors, console errors and JavaScript dialogs seen in a page: a test has none.
-
-    A request the page makes and the server refuses is logged by Chromium as a console error;
-    a test expecting that refusal allows it with `allow`.
-    """
-
-    seen: list[str] = field(default_factory=list)
-    allowed: list[re.Pattern[str]] = field(default_factory=list)
-
-    def allow(self, pattern: str) -> None:
-        self.allowed.append(re.compile(pattern))
-
-    def on_page_error(self, error: Exception) -> None:
-        self.seen.append(f"script error: {error}")
-
-    def on_console(self, message: ConsoleMessage) -> None:
-        if message.type == "error" and not any(p.search(message.text) for p in self.allowed):
-            self.seen.append(f"console error: {message.text} ({message.location})")
-
-    async def on_dialog(self, dialog: Dialog) -> None:
-        self.seen.append(f"{dialog.type} dialog: {dialog.message}")
-        await dialog.dismiss()
-
-
-@pytest.fixture
-def page_problems() -> PageProblems:
-    return PageProblems()
-
-
-@pytest.fixture
-async def page(
-    browser: Browser, page_problems: PageProblems, request: pytest.FixtureRequest
-) -> AsyncIterator[Page]:
-    """A page in a fresh browser context; its last state is saved to tests/artifacts/."""
-    context = await browser.new_context(viewport={"width": 1000, "height": 700})
-    page = await context.new_page()
-    page.on("pageerror", page_problems.on_page_error)
-    page.on("console", page_problems.on_console)
-    page.on("dialog", page_problems.on_dialog)
-    yield page
-    try:
-        await page.screenshot(path=ARTIFACTS / f"{request.node.name}.png")
-    finally:
-        await context.close()
-    assert not page_problems.seen, "\n".join(page_problems.seen)
 
 
 def message_box(page: Page) -> Locator:
