@@ -40,6 +40,11 @@ export class Branches {
     }
   }
 
+  /** Whether checkpoint `id` is one of the states read. */
+  has(id) {
+    return this.#states.has(id);
+  }
+
   /** The parent of `state`, undefined for the first state or one older than the history read. */
   #parent(state) {
     return state.parent === null ? undefined : this.#states.get(state.parent);

@@ -6,7 +6,8 @@ import { showVersion } from "./conversation.js";
 import { cancelEdit, onEditKey, startEdit } from "./editing.js";
 import { deleteShownSession, openFromHash, startNewConversation } from "./navigation.js";
 import { state, ui } from "./page.js";
-import { regenerate, send, sendEdit, stopByUser } from "./sending.js";
+import { stopByUser } from "./replies.js";
+import { regenerate, send, sendEdit } from "./sending.js";
 import { loadSessions, setSidebar } from "./sessions.js";
 
 const NARROW = window.matchMedia("(max-width: 720px)");

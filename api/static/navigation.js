@@ -5,7 +5,8 @@ import * as api from "./api.js";
 import { loadVersions, rememberTitle, showConversation } from "./conversation.js";
 import { clearMessages, explain, notify, showProblem } from "./notices.js";
 import { state, ui } from "./page.js";
-import { stopReply } from "./sending.js";
+import { followReply } from "./following.js";
+import { stopReply } from "./replies.js";
 import { renderSessions } from "./sessions.js";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -24,12 +25,19 @@ async function openSession(id) {
   clearMessages();
   showConversation(id);
   ui.log.setAttribute("aria-busy", "true");
+  let running = null;
   try {
+    // The reply being written is asked for before the versions: should it end in between, the
+    // versions hold it, and it shows once all the same when its end reads them again.
+    running = await api.runningReply(id);
     const branches = await loadVersions(id);
-    if (view !== state.view) return;
-    rememberTitle(id, branches);
-    showConversation(id, branches);
+    if (view === state.view) {
+      rememberTitle(id, branches);
+      showConversation(id, branches);
+    }
   } catch (error) {
+    running?.body.cancel();
+    running = null;
     if (view !== state.view) return;
     if (error instanceof api.ApiError && error.status === 404) {
       history.replaceState(null, "", location.pathname + location.search);
@@ -39,6 +47,10 @@ async function openSession(id) {
   } finally {
     if (view === state.view) ui.log.removeAttribute("aria-busy");
   }
+  if (running === null) return;
+  // One reply streams at a time: a message sent while the conversation opened comes first.
+  if (view === state.view && !state.reply) followReply(id, running);
+  else running.body.cancel();
 }
 
 export function openFromHash() {
