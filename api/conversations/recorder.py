@@ -26,7 +26,7 @@ def _change(event: TurnEvent) -> RunChange | None:
     if isinstance(event, Queued):
         return RunChange("pending")
     if isinstance(event, Accepted):
-        return RunChange("running")
+        return RunChange("running", lock_holder=event.lock_holder)
     if isinstance(event, Failure):
         return RunChange("error", ended=True)
     if isinstance(event, Reply):
@@ -73,7 +73,7 @@ class Recording:
                 return
             self._writer = asyncio.create_task(self._write_until_closed())
         if (change := _change(event)) is not None:
-            self._change = RunChange(change.status or self._change.status, change.ended)
+            self._change = self._change.then(change)
         self._pending.extend(NewEvent(m, d, turn_event) for m, d in self._encode(event))
         self._ready.set()
 
@@ -103,8 +103,7 @@ class Recording:
                 if self._closed:
                     return  # what is left is the settling's: the run's lease runs out
                 self._pending[:0] = batch  # written with the next batch
-                if self._change.status is None:
-                    self._change = RunChange(change.status, change.ended or self._change.ended)
+                self._change = change.then(self._change)
                 self._ready.set()
             if self._closed and not self._pending:
                 return

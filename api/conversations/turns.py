@@ -172,7 +172,7 @@ class TurnRunner:
                         raise NothingToRun(None)  # a thread without a turn, and no message
                     if request.client_ids and start is not None:
                         await self._refuse_taken_ids(request, start)
-                    emit(Accepted(start, len(request.messages)))
+                    emit(Accepted(start, len(request.messages), self._locks.backend_pid))
                     with self._saver.latest_checkpoint_known(str(session_id), latest_checkpoint_id):
                         reply_id = await self._run_and_save(
                             request, latest_checkpoint_id, emit, observer

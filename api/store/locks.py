@@ -19,12 +19,14 @@ logger = logging.getLogger("chat_server.locks")
 
 # Whether some process holds the lock of the session whose id (as text) is `{key}`: a
 # bigint advisory lock shows in pg_locks as its high and low 32 bits.
-LOCK_HELD = (
-    "EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1"
+# The condition on a row of pg_locks that it is that lock, held.
+SESSION_LOCK = (
+    "locktype = 'advisory' AND objsubid = 1 AND granted"
     " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
     " AND classid = ((hashtextextended({key}, 0) >> 32) & 4294967295)::oid"
-    " AND objid = (hashtextextended({key}, 0) & 4294967295)::oid)"
+    " AND objid = (hashtextextended({key}, 0) & 4294967295)::oid"
 )
+LOCK_HELD = "EXISTS (SELECT 1 FROM pg_locks WHERE " + SESSION_LOCK + ")"
 # One statement tries the lock, tells whether the session exists (and is the owner's), and, only
 # if the lock was taken, reads the session's latest checkpoint id:
 # - checking the session in the same statement means that a turn that gets the lock knows its
@@ -97,6 +99,11 @@ class SessionLocks:
 
     async def close(self) -> None:
         await self._connection.close()
+
+    @property
+    def backend_pid(self) -> int | None:
+        """The PostgreSQL backend that holds this process's locks now."""
+        return self._connection.backend_pid
 
     def _lost(self, reason: str) -> None:
         # The turns that held these locks run on unfenced by them: the fenced save keeps them

@@ -21,6 +21,7 @@ from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
 from api.store.database import Pool
+from api.store.locks import SESSION_LOCK
 
 RunStatus = Literal["pending", "running", "success", "error", "interrupted"]
 OPEN: tuple[RunStatus, ...] = ("pending", "running")
@@ -29,14 +30,15 @@ CANCEL_CHANNEL = "chat_run_cancel"
 # The status a run moves to (none: the run is left as it is), unless it is over already:
 # then it keeps its own.
 UPSERT = """
-INSERT INTO chat_runs (run_id, thread_id, status, lease_until, ended)
+INSERT INTO chat_runs (run_id, thread_id, status, lease_until, ended, lock_holder)
 SELECT %(run)s, s.id, %(status)s::text,
-    clock_timestamp() + make_interval(secs => %(lease)s), %(ended)s
+    clock_timestamp() + make_interval(secs => %(lease)s), %(ended)s, %(lock_holder)s::int
 FROM chat_sessions s WHERE s.id = %(thread)s AND %(status)s::text IS NOT NULL
 ON CONFLICT (run_id) DO UPDATE SET
     status = CASE WHEN chat_runs.status IN ('pending', 'running') THEN EXCLUDED.status
         ELSE chat_runs.status END,
     ended = chat_runs.ended OR EXCLUDED.ended,
+    lock_holder = coalesce(EXCLUDED.lock_holder, chat_runs.lock_holder),
     updated_at = clock_timestamp()
 """
 
@@ -90,13 +92,21 @@ _RENEW = """
 UPDATE chat_runs SET lease_until = clock_timestamp() + make_interval(secs => %(lease)s)
 WHERE run_id = ANY(%(runs)s) AND NOT ended
 """
-# The thread's open runs whose process stopped renewing their lease: an open one failed.
-_SETTLE = """
-UPDATE chat_runs SET
-    status = CASE WHEN status IN ('pending', 'running') THEN 'error' ELSE status END,
-    ended = true, updated_at = clock_timestamp()
-WHERE thread_id = %(thread)s AND NOT ended AND lease_until < clock_timestamp()
-RETURNING run_id, status
+# The thread's open runs whose process stopped renewing their lease: an open one failed. A
+# hung process still holds the session's lock: the connection that holds it is ended, so the
+# session takes turns again (the hung process's save is refused all the same).
+_SETTLE = f"""
+WITH settled AS (
+    UPDATE chat_runs SET
+        status = CASE WHEN status IN ('pending', 'running') THEN 'error' ELSE status END,
+        ended = true, updated_at = clock_timestamp()
+    WHERE thread_id = %(thread)s AND NOT ended AND lease_until < clock_timestamp()
+    RETURNING run_id, status, lock_holder
+)
+SELECT run_id, status, CASE WHEN lock_holder IS NOT NULL AND EXISTS (
+        SELECT 1 FROM pg_locks WHERE pid = lock_holder AND {SESSION_LOCK.format(key="%(key)s")}
+    ) THEN pg_terminate_backend(lock_holder) END AS ended_holder
+FROM settled
 """
 
 
@@ -187,5 +197,5 @@ class Runs:
 
     async def settle(self, conn: AsyncConnection[DictRow], thread_id: UUID) -> list[Settled]:
         """Ends the thread's runs whose lease ran out, in the caller's transaction."""
-        cur = await conn.execute(_SETTLE, {"thread": thread_id})
+        cur = await conn.execute(_SETTLE, {"thread": thread_id, "key": str(thread_id)})
         return [Settled(row["run_id"], row["status"]) for row in await cur.fetchall()]

@@ -109,6 +109,8 @@ MIGRATIONS = (
     "CREATE INDEX IF NOT EXISTS chat_runs_thread ON chat_runs (thread_id, created_at DESC)",
     "CREATE INDEX IF NOT EXISTS chat_runs_open ON chat_runs (lease_until) WHERE NOT ended",
     "ALTER TABLE chat_thread_events ADD COLUMN IF NOT EXISTS turn_event integer",
+    # The backend holding a running run's session lock: a run found dead has its lock ended.
+    "ALTER TABLE chat_runs ADD COLUMN IF NOT EXISTS lock_holder integer",
 )
 
 # Any constant works: it only keeps two starting processes from migrating at once.

@@ -108,6 +108,16 @@ class RunChange:
 
     status: RunStatus | None
     ended: bool = False
+    # The backend holding the run's session lock, once it runs.
+    lock_holder: int | None = None
+
+    def then(self, later: RunChange) -> RunChange:
+        """This change, then `later`, as one."""
+        return RunChange(
+            later.status or self.status,
+            self.ended or later.ended,
+            later.lock_holder or self.lock_holder,
+        )
 
 
 @dataclass(frozen=True)
@@ -160,6 +170,7 @@ class ThreadEvents:
                 "run": run_id,
                 "status": change.status,
                 "ended": change.ended,
+                "lock_holder": change.lock_holder,
                 "lease": self._runs.lease_seconds,
                 "guarded": guarded,
                 "methods": [e.method for e in events],
