@@ -100,7 +100,8 @@ async def send_message(
     message = await read_message(request, settings.max_message_bytes)
     turn = conversations.start_turn(session_id, owner, [HumanMessage(message)])
     await turn.started()
-    return stream_response(turn, event_stream=wants_event_stream(accept), policy=policy)
+    where = f"/threads/{session_id}/runs/{turn.run_id}"
+    return stream_response(turn, where, event_stream=wants_event_stream(accept), policy=policy)
 
 
 @router.get(

@@ -70,10 +70,15 @@ def wants_event_stream(accept: str | None) -> bool:
     return accept is not None and "text/event-stream" in accept.lower()
 
 
-def stream_response(turn: Turn, *, event_stream: bool, policy: StreamPolicy) -> StreamingResponse:
+def stream_response(
+    turn: Turn, where: str, *, event_stream: bool, policy: StreamPolicy
+) -> StreamingResponse:
+    """The turn's reply, with the address of its run (`where`) in `Content-Location`: a
+    client that lost the connection before the first event still knows which run it was."""
+    headers = {"Content-Location": where}
     if event_stream:
-        return sse_response(pump(turn, ChatEvents(turn.run_id), policy))
-    return text_response(pump(turn, chat_text, policy))
+        return sse_response(pump(turn, ChatEvents(turn.run_id), policy), headers)
+    return text_response(pump(turn, chat_text, policy), headers)
 
 
 def resumed_events(events: Replayed, run_id: str, after: EventId | None) -> AsyncIterator[bytes]:

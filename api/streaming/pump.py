@@ -76,5 +76,9 @@ def sse_response(
     )
 
 
-def text_response(body: AsyncIterator[bytes]) -> StreamingResponse:
-    return TurnStream(body, headers=STREAM_HEADERS, media_type="text/plain; charset=utf-8")
+def text_response(
+    body: AsyncIterator[bytes], headers: Mapping[str, str] | None = None
+) -> StreamingResponse:
+    return TurnStream(
+        body, headers={**STREAM_HEADERS, **(headers or {})}, media_type="text/plain; charset=utf-8"
+    )

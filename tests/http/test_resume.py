@@ -78,6 +78,7 @@ async def test_a_client_that_lost_its_connection_gets_the_rest_exactly_once(
     # The connection is gone after one token; the turn runs on, and is let go on now.
     [run] = (await http.get(f"/threads/{session}/runs")).json()
     assert event == "token" and last_id.startswith(f"{run['run_id']}/")
+    assert live.headers["content-location"] == f"/threads/{session}/runs/{run['run_id']}"
     assert gated.gate is not None
     gated.gate.set()
     rest = await _rest(http, session, **{"Last-Event-ID": last_id})
