@@ -143,8 +143,28 @@ async def test_threads_stream_runs_two_turns_and_another_stream_a_third(
         assert third["output"] == [BOB, HELLO_BOB, QUESTION, ANSWER, THANKS, YOU_SAID]
 
 
+def _assert_checkpoints(checkpoints: list[Event], events: list[Event], *, reference: bool) -> None:
+    """A turn's `checkpoints` events, which the controller asks for: langgraph dev (0.16.7)
+    sends none for this graph; this server sends each checkpoint the turn writes, just before
+    the state it holds (the input's, then each step's)."""
+    if reference:
+        assert checkpoints == []
+        return
+    assert [c["data"]["source"] for c in checkpoints] == ["input", "loop", "loop"]
+    assert all(set(c["data"]) - {"parent_id"} == {"id", "source", "step"} for c in checkpoints)
+    steps = [c["data"]["step"] for c in checkpoints]
+    assert steps == list(range(steps[0], steps[0] + 3))
+    values = [e["seq"] for e in events if e["method"] == "values"]
+    assert [c["seq"] for c in checkpoints] == [values[0] - 2, values[0] - 1, values[1] - 1]
+    parents = [c["data"].get("parent_id") for c in checkpoints[1:]]
+    assert parents == [c["data"]["id"] for c in checkpoints[:-1]]
+
+
 async def test_stream_controller_shows_each_reply_as_it_grows(
-    node_stream_sdk: Path, server_url: str, stub_behaviour: StubBehaviour
+    node_stream_sdk: Path,
+    server_url: str,
+    stub_behaviour: StubBehaviour,
+    request: pytest.FixtureRequest,
 ) -> None:
     """`StreamController` (what @langchain/react's useStream is built on): two `submit`s on one
     thread, every event once, the reply shown token by token, then a second controller hydrating
@@ -158,8 +178,11 @@ async def test_stream_controller_shows_each_reply_as_it_grows(
         # Two streams (the content pump and the lifecycle watcher) bring the events: in the
         # order of their seqs, they are one run's.
         events = sorted(turn["events"], key=lambda e: e["seq"])
+        checkpoints = [e for e in events if e["method"] == "checkpoints"]
+        events = [e for e in events if e["method"] != "checkpoints"]
         run_id = events[0]["event_id"].removeprefix("synth:").removesuffix(":lc||running")
         _assert_one_run(events, run_id, reply)
+        _assert_checkpoints(checkpoints, events, reference=_is_reference(request))
         # The reply was shown as it grew, not only once whole.
         assert turn["shown"][-1] == reply
         assert any(reply.startswith(part) and part != reply for part in turn["shown"])

@@ -24,8 +24,9 @@ export function isRunEnd(event) {
   );
 }
 
+// langgraph dev writes a reply it has just made with `contentBlocks` in place of `content`.
 export function texts(messages) {
-  return messages.map((message) => text(message.content));
+  return messages.map((message) => text(message.content ?? message.contentBlocks));
 }
 
 // Fails the script (and so the test) instead of letting it wait for its caller's deadline.
@@ -46,6 +47,8 @@ export function turnIsWhole(events) {
     (finish !== undefined && events.some((e) => e.method === "values" && e.seq > finish.seq)));
 }
 
-export async function until(condition) {
-  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 10));
+// Waits until `condition` holds, or for `seconds` at the most.
+export async function until(condition, seconds = 30) {
+  const end = Date.now() + seconds * 1000;
+  while (!condition() && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
 }

@@ -21,14 +21,22 @@ controller.rootStore.subscribe(() => {
   if (reply && reply !== shown.at(-1)) shown.push(reply);
 });
 
+function shows(state) {
+  const now = texts(controller.rootStore.getSnapshot().messages);
+  return now.length === state.length && now.every((text, i) => text === state[i]);
+}
+
 const turns = [];
 for (const message of messages) {
   events = [];
   shown = [];
   await controller.submit({ messages: [{ type: "human", content: message }] });
   // `submit` settles on the run's end, which the lifecycle watcher's stream can bring before
-  // the content stream's last events.
+  // the content stream's last events; and the store takes them a macrotask later. Shown is
+  // what the store holds once it has the run's final state (or after a while, if never).
   await until(() => turnIsWhole(events));
+  const state = texts(events.findLast((event) => event.method === "values").data.messages);
+  await until(() => shows(state), 10);
   const snapshot = controller.rootStore.getSnapshot();
   turns.push({
     events,
