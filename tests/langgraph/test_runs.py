@@ -165,3 +165,31 @@ async def test_runs_of_an_unknown_thread_are_not_found(sdk: LangGraphClient) -> 
     with pytest.raises(httpx.HTTPStatusError) as unknown:
         await sdk.runs.list(str(uuid4()))
     assert unknown.value.response.status_code == 404
+
+
+async def test_a_run_started_on_one_replica_is_streamed_and_resumed_on_another(
+    settings: Settings,
+) -> None:
+    gated = FakeChatModel(gate=asyncio.Event())
+    async with (
+        serve(create_app(settings, chat_model=gated)) as url_a,
+        serve(create_app(settings, chat_model=FakeChatModel())) as url_b,
+        get_client(url=url_a, api_key=None) as on_a,
+        get_client(url=url_b, api_key=None) as on_b,
+    ):
+        thread_id = await _thread(on_a)
+        run = await on_a.runs.create(thread_id, "chat", input=INPUT, stream_mode="messages-tuple")
+        await _until(on_b, thread_id, run["run_id"], "running")
+        # B follows the run live while A writes it; then a reader resumes on B after a cut.
+        following = on_b.runs.join_stream(thread_id, run["run_id"])
+        first = [await anext(following), await anext(following)]  # metadata, the first token
+        assert [p.event for p in first] == ["metadata", "messages"]
+        _go_on(gated)
+        rest = await _stream(following)
+        cut = await _stream(
+            on_b.runs.join_stream(thread_id, run["run_id"], last_event_id=first[-1].id)
+        )
+
+    assert [p.id for p in cut] == [p.id for p in rest]
+    text = "".join(p.data[0]["content"] for p in first + rest if p.event == "messages")
+    assert text == reply_to([BOB])
