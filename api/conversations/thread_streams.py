@@ -26,6 +26,10 @@ from api.store.thread_wakeups import ThreadWakeups
 
 logger = logging.getLogger("chat_server.thread_events")
 
+# How long after its end a thread's latest turn is still replayed to a stream opened without
+# `since`.
+RECENT_SECONDS = 5.0
+
 
 @dataclass(frozen=True)
 class ResumeGap:
@@ -117,13 +121,15 @@ class ThreadStreams:
     ) -> AsyncIterator[StoredEvent | ResumeGap | None]:
         """The thread's events after `since`, then each as it comes, for as long as it is
         read; None once it is followed, and after each silence of `heartbeat_seconds`.
-        Without `since`: from the start of the turn running now, or from now when none runs.
+        Without `since`: from the start of the thread's latest turn if it runs still or ended
+        within `RECENT_SECONDS` (a client that starts a turn, then opens its stream, misses
+        none of it however fast it was), else from now.
         A `ResumeGap` (and the end) if events after `since` are pruned already."""
         async with self._wakeups.watching(str(thread_id)) as wake:
             bounds = await self._events.bounds(thread_id, owner)
             if since is None:
-                running_from = await self._events.running_from(thread_id)
-                since = bounds.last if running_from is None else running_from
+                latest = await self._events.latest_run_from(thread_id, RECENT_SECONDS)
+                since = bounds.last if latest is None else latest
             elif bounds.gap_after(since):
                 first = bounds.last + 1 if bounds.first is None else bounds.first
                 yield ResumeGap(since, first)

@@ -67,12 +67,14 @@ SELECT s.events_seq AS last, (SELECT min(seq) FROM chat_thread_events WHERE thre
 FROM chat_sessions s WHERE s.id = %(thread)s AND s.owner = %(owner)s
 """
 
-# Where the turn running now began: the seq before its `running`, if no end followed it.
-_RUNNING_FROM = """
-SELECT CASE WHEN data ->> 'event' = 'running' THEN seq - 1 END AS since
-FROM chat_thread_events
-WHERE thread_id = %(thread)s AND method = 'lifecycle'
-ORDER BY seq DESC LIMIT 1
+# Where the thread's latest run began (the seq before its `running`), if it runs still or
+# ended within `recent` seconds.
+_LATEST_RUN_FROM = """
+SELECT e.seq - 1 AS since
+FROM chat_thread_events e JOIN chat_runs r ON r.run_id = e.run_id
+WHERE e.thread_id = %(thread)s AND e.method = 'lifecycle' AND e.data ->> 'event' = 'running'
+    AND (NOT r.ended OR r.updated_at > clock_timestamp() - make_interval(secs => %(recent)s))
+ORDER BY e.seq DESC LIMIT 1
 """
 
 _RUNNING_RUN = f"""
@@ -227,10 +229,13 @@ class ThreadEvents:
             row = await cur.fetchone()
         return Bounds(0, None) if row is None else Bounds(row["last"], row["first"])
 
-    async def running_from(self, thread_id: UUID) -> int | None:
-        """The seq just before the running turn's first event; None when no turn runs."""
+    async def latest_run_from(self, thread_id: UUID, recent_seconds: float) -> int | None:
+        """The seq just before the first event of the thread's latest run, if it runs still or
+        ended within `recent_seconds`; None otherwise."""
         async with self._pool.connection() as conn:
-            cur = await conn.execute(_RUNNING_FROM, {"thread": thread_id})
+            cur = await conn.execute(
+                _LATEST_RUN_FROM, {"thread": thread_id, "recent": recent_seconds}
+            )
             row = await cur.fetchone()
         return None if row is None else row["since"]
 

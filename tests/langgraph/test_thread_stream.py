@@ -162,9 +162,13 @@ async def test_two_server_processes_share_a_thread_stream_through_postgresql_alo
     assert arrived[-1][0] - first_delta > 0.3
 
 
-async def _one_turn(http: httpx.AsyncClient, thread_id: str, text: str) -> list[Frame]:
-    """Starts a turn and reads it whole, from a stream opened before it."""
-    async with thread_stream(http, thread_id) as frames:
+async def _one_turn(
+    http: httpx.AsyncClient, thread_id: str, text: str, after: list[Frame] | None = None
+) -> list[Frame]:
+    """Starts a turn and reads it whole, from a stream opened before it (after the turn
+    whose frames are `after`, if any: else a stream would replay that one, just ended)."""
+    since = {"since": after[-1].data["seq"]} if after else {}
+    async with thread_stream(http, thread_id, **since) as frames:
         await start_run(http, thread_id, text)
         return await until_run_ends(frames)
 
@@ -180,8 +184,11 @@ async def test_since_resumes_with_no_gap_and_no_duplicate(client: httpx.AsyncCli
     async with thread_stream(client, thread_id, since=middle) as frames:
         assert await until_run_ends(frames) == first[middle:]
 
-    # Idle: a stream without `since` replays nothing, and the next turn's seqs go on.
-    second = await _one_turn(client, thread_id, "And again")
+    # Without `since`, right after its end: the turn just ended, whole.
+    async with thread_stream(client, thread_id) as frames:
+        assert await until_run_ends(frames) == first
+    # The next turn's seqs go on.
+    second = await _one_turn(client, thread_id, "And again", after=first)
     assert second[0].data["seq"] == len(first) + 1
     assert _text([f.data for f in second]) == "You said: And again"
     async with thread_stream(client, thread_id, since=middle) as frames:
@@ -337,7 +344,11 @@ async def test_states_are_recorded_as_references_and_read_back_whole(
     client: httpx.AsyncClient, database_url: str
 ) -> None:
     thread_id = str(uuid4())
-    turns = [await _one_turn(client, thread_id, f"Message {n}") for n in range(6)]
+    turns: list[list[Frame]] = []
+    for n in range(6):
+        turns.append(
+            await _one_turn(client, thread_id, f"Message {n}", turns[-1] if turns else None)
+        )
 
     # Read back, each state is the whole conversation as it was.
     last_values = [f.data["params"]["data"] for f in turns[-1] if f.event == "values"]

@@ -13,7 +13,7 @@ from api.resources import Resources, open_resources
 from api.settings import Settings
 from api.store.runs import Runs
 from api.store.sessions import Sessions
-from api.store.thread_events import Bounds, NewEvent, ThreadEvents
+from api.store.thread_events import Bounds, NewEvent, RunChange, ThreadEvents
 from api.store.thread_wakeups import ThreadWakeups
 from tests.support.fakes import FakeChatModel
 
@@ -90,3 +90,19 @@ async def test_an_append_wakes_the_listeners_of_its_thread_only(
     finally:
         listening.cancel()
         await asyncio.gather(listening, return_exceptions=True)
+
+
+async def test_a_run_is_replayed_to_new_streams_while_it_runs_and_just_after(
+    resources: Resources,
+) -> None:
+    events = _events(resources)
+    thread = await _session(resources)
+    await events.append(thread, "r1", [NewEvent("values", {})], RunChange("pending"))
+    assert await events.latest_run_from(thread, 0) is None  # waiting in line: nothing yet
+    running = [NewEvent("lifecycle", {"event": "running"}, 0)]
+    await events.append(thread, "r1", running, RunChange("running"))
+    assert await events.latest_run_from(thread, 0) == 1
+    ended = [NewEvent("lifecycle", {"event": "completed"}, 1)]
+    await events.append(thread, "r1", ended, RunChange("success", ended=True))
+    assert await events.latest_run_from(thread, 60) == 1
+    assert await events.latest_run_from(thread, 0) is None
