@@ -15,6 +15,7 @@ from api.conversations.events import TurnEvent
 from api.conversations.failures import RunNotOpen, RunStillOpen, UnknownCheckpoint
 from api.conversations.handle import Turn
 from api.conversations.json import jsonable
+from api.conversations.live_state import state_reached
 from api.conversations.observer import ObserveTurn, unobserved
 from api.conversations.replay import replayed
 from api.conversations.state_refs import MessagesAt, Rebuilder
@@ -104,6 +105,17 @@ class Conversations:
 
     async def latest_state(self, session: Session) -> StateSnapshot:
         return await self._graph.aget_state(thread_config(session.id))
+
+    async def state_now(self, session: Session, owner: str) -> StateSnapshot:
+        """The session's latest state, or, while a turn runs, the state that turn has reached
+        (api/conversations/live_state.py)."""
+        run_id = await self._streams.running_run(session.id, owner)
+        if run_id is not None:
+            events = await self._streams.recorded(session.id, owner, run_id)
+            rebuilt = await Rebuilder(self._messages_at(session.id)).events(events)
+            if (reached := state_reached(session.id, run_id, rebuilt)) is not None:
+                return reached
+        return await self.latest_state(session)
 
     async def conversation(self, session_id: UUID, owner: str) -> Conversation:
         session = await self.session(session_id, owner)

@@ -113,6 +113,10 @@ class ThreadStreams:
         """The run of the thread running now, if one is (its lifecycle has begun, not ended)."""
         return await self._events.running_run(thread_id, owner)
 
+    async def recorded(self, thread_id: UUID, owner: str, run_id: str) -> list[StoredEvent]:
+        """The run's events recorded so far."""
+        return await self._events.read_run(thread_id, owner, run_id)
+
     async def last_seq(self, thread_id: UUID, owner: str) -> int:
         return (await self._events.bounds(thread_id, owner)).last
 

@@ -19,15 +19,6 @@ ANSWER = "Your name is Bob."
 # Long enough a reply (13 tokens) to reload the page, or open another, while it is written.
 TOKEN_SECONDS = 0.3
 
-# GET /threads/{id}/state while a turn runs answers `next: []` (and, on a new thread, no values
-# and no checkpoint): StreamController.hydrate takes the thread for idle and opens no stream
-# (@langchain/langgraph-sdk dist/stream/controller.js, isThreadStateActive).
-NOT_ACTIVE_WHILE_A_TURN_RUNS = pytest.mark.xfail(
-    strict=True,
-    reason="the thread's state shows no running turn (next: []), so a page opened mid-reply "
-    "never subscribes and never shows the reply",
-)
-
 
 @pytest.fixture(scope="session")
 def page_html(node_stream_sdk: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
@@ -45,14 +36,6 @@ BOTH = pytest.mark.parametrize(
     "ui_server",
     ["page_app_url", "langgraph_dev"],
     ids=["this server", "langgraph dev"],
-    indirect=True,
-)
-RELOADED = pytest.mark.parametrize(
-    "ui_server",
-    [
-        pytest.param("page_app_url", id="this server", marks=NOT_ACTIVE_WHILE_A_TURN_RUNS),
-        pytest.param("langgraph_dev", id="langgraph dev"),
-    ],
     indirect=True,
 )
 
@@ -97,7 +80,7 @@ async def test_the_page_shows_each_reply_as_it_is_written(
     await _shows(tab, [BOB, HELLO_BOB, QUESTION, ANSWER])
 
 
-@RELOADED
+@BOTH
 async def test_a_reply_goes_on_after_a_reload_mid_reply(
     browser: BrowserContext, page_origin: str, ui_server: str
 ) -> None:
@@ -113,7 +96,7 @@ async def test_a_reply_goes_on_after_a_reload_mid_reply(
     await _shows(tab, [BOB, HELLO_BOB])
 
 
-@RELOADED
+@BOTH
 async def test_a_second_tab_watches_the_replies_being_written(
     browser: BrowserContext, page_origin: str, ui_server: str
 ) -> None:

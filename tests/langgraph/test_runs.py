@@ -193,3 +193,28 @@ async def test_a_run_started_on_one_replica_is_streamed_and_resumed_on_another(
     assert [p.id for p in cut] == [p.id for p in rest]
     text = "".join(p.data[0]["content"] for p in first + rest if p.event == "messages")
     assert text == reply_to([BOB])
+
+
+async def test_a_thread_s_state_shows_the_turn_under_way(
+    sdk: LangGraphClient, gated: FakeChatModel
+) -> None:
+    """A turn's checkpoints are saved at its end, but a client opening the thread mid-turn
+    sees it under way, as langgraph-api shows it, and so knows to follow its stream."""
+    thread_id = await _thread(sdk)
+    run = await sdk.runs.create(thread_id, "chat", input=INPUT)
+    await _until(sdk, thread_id, run["run_id"], "running")
+
+    async def under_way() -> bool:
+        state: Any = await sdk.threads.get_state(thread_id)
+        return bool(state["next"])
+
+    await eventually(under_way)
+    state: Any = await sdk.threads.get_state(thread_id)
+    assert [m["content"] for m in state["values"]["messages"]] == [BOB]
+    assert state["next"] == ["model"] and [t["name"] for t in state["tasks"]] == ["model"]
+    assert state["metadata"]["run_id"] == run["run_id"]
+
+    _go_on(gated)
+    await sdk.runs.join(thread_id, run["run_id"])
+    done: Any = await sdk.threads.get_state(thread_id)
+    assert done["next"] == [] and len(done["values"]["messages"]) == 2

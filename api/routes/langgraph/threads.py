@@ -147,7 +147,8 @@ async def get_state(
     owner: OwnerDep,
     subgraphs: Annotated[bool, Query()] = False,
 ) -> JSON:
-    return JSON(thread_state(await _state_at(conversations, thread_id, owner, None)))
+    session = await conversations.session(thread_id, owner)
+    return JSON(thread_state(await conversations.state_now(session, owner)))
 
 
 @router.post("/{thread_id}/state")
