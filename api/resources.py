@@ -77,6 +77,7 @@ async def open_resources(
                 url,
                 settings.db_connect_timeout_seconds,
                 owned=OWNED,
+                run_lease_seconds=settings.run_lease_seconds,
                 on_lost=on_lock_loss,
             )
             saves = TurnSaves(pool, saver, url)

@@ -20,12 +20,10 @@ class Queued:
 @dataclass(frozen=True)
 class Accepted:
     """The turn holds its session's lock and will run: nothing can refuse it any more. It
-    runs from `started_from` (None: a session's first turn), with `inputs` new messages; the
-    PostgreSQL backend `lock_holder` holds its lock."""
+    runs from `started_from` (None: a session's first turn), with `inputs` new messages."""
 
     started_from: str | None = None
     inputs: int = 0
-    lock_holder: int | None = None
 
 
 @dataclass(frozen=True)

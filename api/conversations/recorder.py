@@ -1,11 +1,13 @@
 """A turn's protocol events written to PostgreSQL as it runs: in batches, so that a token costs
-no statement of its own. The first event of a silence goes at once; what comes while a batch
-is being written, or within `FLUSH_SECONDS` of it, goes in the next. The run's row moves along
-in the same statements (pending, running, and whether its end is recorded)."""
+no statement of its own. A batch takes what comes within `FLUSH_SECONDS` of its first event,
+or up to the turn's end, whichever is sooner: a short turn is one statement. The run's row
+moves along in the same statements (pending, running, and whether its end is recorded); it
+is marked running already by the statement that took its session's lock."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from uuid import UUID
@@ -19,14 +21,14 @@ from api.store.thread_events import NewEvent, RunChange, ThreadEvents
 
 logger = logging.getLogger("chat_server.thread_events")
 
-FLUSH_SECONDS = 0.05
+FLUSH_SECONDS = 0.25
 
 
 def _change(event: TurnEvent) -> RunChange | None:
     if isinstance(event, Queued):
         return RunChange("pending")
     if isinstance(event, Accepted):
-        return RunChange("running", lock_holder=event.lock_holder)
+        return RunChange("running")
     if isinstance(event, Failure):
         return RunChange("error", ended=True)
     if isinstance(event, Reply):
@@ -49,6 +51,7 @@ class Recording:
         self._pending: list[NewEvent] = []
         self._change = RunChange(None)
         self._ready = asyncio.Event()
+        self._ending = asyncio.Event()
         self._closed = False
         self._writer: asyncio.Task[None] | None = None
         self._cancel: Callable[[], object] | None = None
@@ -80,6 +83,7 @@ class Recording:
     def close(self) -> None:
         self._closed = True
         self._ready.set()
+        self._ending.set()
 
     async def finished(self) -> None:
         if self._writer is not None:
@@ -88,6 +92,11 @@ class Recording:
     async def _write_until_closed(self) -> None:
         while True:
             await self._ready.wait()
+            # What else comes within the flush time goes in the same batch, unless the turn
+            # ends first.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(FLUSH_SECONDS):
+                    await self._ending.wait()
             self._ready.clear()
             batch, self._pending = self._pending, []
             change, self._change = self._change, RunChange(None)
@@ -107,4 +116,3 @@ class Recording:
                 self._ready.set()
             if self._closed and not self._pending:
                 return
-            await asyncio.sleep(FLUSH_SECONDS)

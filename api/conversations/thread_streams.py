@@ -110,8 +110,8 @@ class ThreadStreams:
             )
 
     async def running_run(self, thread_id: UUID, owner: str) -> str | None:
-        """The run of the thread running now, if one is (its lifecycle has begun, not ended)."""
-        return await self._events.running_run(thread_id, owner)
+        """The run of the thread running now, if one is."""
+        return await self._runs.running(thread_id, owner)
 
     async def recorded(self, thread_id: UUID, owner: str, run_id: str) -> list[StoredEvent]:
         """The run's events recorded so far."""

@@ -162,6 +162,7 @@ class TurnRunner:
                 request.owner,
                 wait=not request.reject_if_busy,
                 on_queued=lambda: emit(Queued()),
+                run_id=request.run_id,
             ) as latest_checkpoint_id:
                 observer.locked()
                 try:
@@ -172,7 +173,7 @@ class TurnRunner:
                         raise NothingToRun(None)  # a thread without a turn, and no message
                     if request.client_ids and start is not None:
                         await self._refuse_taken_ids(request, start)
-                    emit(Accepted(start, len(request.messages), self._locks.backend_pid))
+                    emit(Accepted(start, len(request.messages)))
                     with self._saver.latest_checkpoint_known(str(session_id), latest_checkpoint_id):
                         reply_id = await self._run_and_save(
                             request, latest_checkpoint_id, emit, observer

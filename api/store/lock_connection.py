@@ -30,11 +30,6 @@ class LockConnection:
         self._using = asyncio.Lock()
         self._watched: int | None = None
 
-    @property
-    def backend_pid(self) -> int | None:
-        """The PostgreSQL backend of the connection now, if there is one."""
-        return None if self._connection is None else self._connection.info.backend_pid
-
     async def close(self) -> None:
         self._unwatch()
         if self._connection is not None:

@@ -14,19 +14,10 @@ from uuid import UUID
 
 from api.store.errors import SessionBusy, SessionNotFound
 from api.store.lock_connection import LockConnection
+from api.store.runs import RUNNING_ON_LOCK
 
 logger = logging.getLogger("chat_server.locks")
 
-# Whether some process holds the lock of the session whose id (as text) is `{key}`: a
-# bigint advisory lock shows in pg_locks as its high and low 32 bits.
-# The condition on a row of pg_locks that it is that lock, held.
-SESSION_LOCK = (
-    "locktype = 'advisory' AND objsubid = 1 AND granted"
-    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-    " AND classid = ((hashtextextended({key}, 0) >> 32) & 4294967295)::oid"
-    " AND objid = (hashtextextended({key}, 0) & 4294967295)::oid"
-)
-LOCK_HELD = "EXISTS (SELECT 1 FROM pg_locks WHERE " + SESSION_LOCK + ")"
 # One statement tries the lock, tells whether the session exists (and is the owner's), and, only
 # if the lock was taken, reads the session's latest checkpoint id:
 # - checking the session in the same statement means that a turn that gets the lock knows its
@@ -34,10 +25,12 @@ LOCK_HELD = "EXISTS (SELECT 1 FROM pg_locks WHERE " + SESSION_LOCK + ")"
 # - the MATERIALIZED step runs first, so the id is read after the lock is held, and
 #   `chat_session_latest_checkpoint` (api/store/schema.py) reads it with a snapshot taken then:
 #   it sees a turn that another process committed just before it let the lock go.
+# - the turn's run, if it has one, is marked running in the same statement.
 _TRY_LOCK = (
     "WITH attempt AS MATERIALIZED"
-    " (SELECT pg_try_advisory_lock(hashtextextended(%(key)s, 0)) AS locked)"
-    " SELECT locked, {present} AS present,"
+    " (SELECT pg_try_advisory_lock(hashtextextended(%(key)s, 0)) AS locked), "
+    + RUNNING_ON_LOCK
+    + " SELECT locked, {present} AS present,"
     " CASE WHEN locked THEN chat_session_latest_checkpoint(%(key)s) END AS latest_checkpoint_id"
     " FROM attempt"
 )
@@ -85,9 +78,17 @@ class SessionLocks:
     """
 
     def __init__(
-        self, conninfo: str, connect_timeout: float, *, owned: str, on_lost: OnLost | None = None
+        self,
+        conninfo: str,
+        connect_timeout: float,
+        *,
+        owned: str,
+        run_lease_seconds: float,
+        on_lost: OnLost | None = None,
     ) -> None:
-        """`owned`: the SQL condition that the session `%(key)s` belongs to `%(owner)s`."""
+        """`owned`: the SQL condition that the session `%(key)s` belongs to `%(owner)s`;
+        `run_lease_seconds`: the first lease of a run marked running with its lock."""
+        self._run_lease_seconds = run_lease_seconds
         self._owned_lock = _TRY_LOCK.format(present=owned)
         self._any_lock = _TRY_LOCK.format(present="true")
         self._connection = LockConnection(conninfo, connect_timeout, self._lost)
@@ -99,11 +100,6 @@ class SessionLocks:
 
     async def close(self) -> None:
         await self._connection.close()
-
-    @property
-    def backend_pid(self) -> int | None:
-        """The PostgreSQL backend that holds this process's locks now."""
-        return self._connection.backend_pid
 
     def _lost(self, reason: str) -> None:
         # The turns that held these locks run on unfenced by them: the fenced save keeps them
@@ -133,19 +129,25 @@ class SessionLocks:
             else:
                 self._local[session_id] = (lock, users - 1)
 
-    async def _try_lock(self, key: str, owner: str | None) -> LockResult:
+    async def _try_lock(self, key: str, owner: str | None, run_id: str | None) -> LockResult:
         statement = self._any_lock if owner is None else self._owned_lock
-        row = await self._connection.execute(statement, {"key": key, "owner": owner}, again=True)
+        params = {"key": key, "owner": owner, "run": run_id, "lease": self._run_lease_seconds}
+        row = await self._connection.execute(statement, params, again=True)
         if row["locked"]:
             self._held[key] = self._held.get(key, 0) + 1
         return LockResult(bool(row["locked"]), bool(row["present"]), row["latest_checkpoint_id"])
 
     async def _acquire(
-        self, key: str, owner: str | None, wait: bool, queued: Callable[[], None]
+        self,
+        key: str,
+        owner: str | None,
+        wait: bool,
+        queued: Callable[[], None],
+        run_id: str | None,
     ) -> str | None:
         waits = itertools.chain(_RETRY_SECONDS, itertools.repeat(_RETRY_SECONDS[-1]))
         while True:
-            attempt_ = asyncio.ensure_future(self._try_lock(key, owner))
+            attempt_ = asyncio.ensure_future(self._try_lock(key, owner, run_id))
             try:
                 locked, present, latest_checkpoint_id = await asyncio.shield(attempt_)
             except asyncio.CancelledError:
@@ -190,12 +192,15 @@ class SessionLocks:
         *,
         wait: bool = True,
         on_queued: Callable[[], None] | None = None,
+        run_id: str | None = None,
     ) -> AsyncIterator[str | None]:
         """Holds the session's lock, and gives the id of its latest checkpoint as of then (None
         for a session without one); raises SessionNotFound unless `owner` has the session, and
         SessionBusy if another turn holds it and `wait` is false. `on_queued` hears once if it
-        waits for another turn of the session."""
-        async with self._holding(session_id, owner, wait, on_queued) as latest_checkpoint_id:
+        waits for another turn of the session; the run `run_id`, if given, is marked running
+        as the lock is taken (api/store/runs.py)."""
+        holding = self._holding(session_id, owner, wait, on_queued, run_id)
+        async with holding as latest_checkpoint_id:
             yield latest_checkpoint_id
 
     @asynccontextmanager
@@ -211,6 +216,7 @@ class SessionLocks:
         owner: str | None,
         wait: bool,
         on_queued: Callable[[], None] | None = None,
+        run_id: str | None = None,
     ) -> AsyncIterator[str | None]:
         key = str(session_id)
         queued = _Once(on_queued)
@@ -220,7 +226,7 @@ class SessionLocks:
             # Another turn of the session runs here: whose it is, the lock statement checks.
             queued()
         async with self._local_turn(session_id):
-            latest_checkpoint_id = await self._acquire(key, owner, wait, queued)
+            latest_checkpoint_id = await self._acquire(key, owner, wait, queued, run_id)
             try:
                 yield latest_checkpoint_id
             finally:

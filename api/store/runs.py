@@ -21,7 +21,7 @@ from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
 from api.store.database import Pool
-from api.store.locks import SESSION_LOCK
+from api.store.lock_keys import SESSION_LOCK
 
 RunStatus = Literal["pending", "running", "success", "error", "interrupted"]
 OPEN: tuple[RunStatus, ...] = ("pending", "running")
@@ -30,17 +30,29 @@ CANCEL_CHANNEL = "chat_run_cancel"
 # The status a run moves to (none: the run is left as it is), unless it is over already:
 # then it keeps its own.
 UPSERT = """
-INSERT INTO chat_runs (run_id, thread_id, status, lease_until, ended, lock_holder)
+INSERT INTO chat_runs (run_id, thread_id, status, lease_until, ended)
 SELECT %(run)s, s.id, %(status)s::text,
-    clock_timestamp() + make_interval(secs => %(lease)s), %(ended)s, %(lock_holder)s::int
+    clock_timestamp() + make_interval(secs => %(lease)s), %(ended)s
 FROM chat_sessions s WHERE s.id = %(thread)s AND %(status)s::text IS NOT NULL
 ON CONFLICT (run_id) DO UPDATE SET
     status = CASE WHEN chat_runs.status IN ('pending', 'running') THEN EXCLUDED.status
         ELSE chat_runs.status END,
     ended = chat_runs.ended OR EXCLUDED.ended,
-    lock_holder = coalesce(EXCLUDED.lock_holder, chat_runs.lock_holder),
     updated_at = clock_timestamp()
 """
+
+# A run marked running by the statement that takes its session's lock (api/store/locks.py),
+# with the backend that holds the lock: every replica sees it run the moment it does, at no
+# statement of its own.
+RUNNING_ON_LOCK = """run AS (
+    INSERT INTO chat_runs (run_id, thread_id, status, lease_until, lock_holder)
+    SELECT %(run)s, %(key)s::uuid, 'running',
+        clock_timestamp() + make_interval(secs => %(lease)s), pg_backend_pid()
+    FROM attempt WHERE attempt.locked AND %(run)s::text IS NOT NULL AND {present}
+    ON CONFLICT (run_id) DO UPDATE SET status = 'running', lock_holder = EXCLUDED.lock_holder,
+        lease_until = EXCLUDED.lease_until, updated_at = clock_timestamp()
+    WHERE chat_runs.status = 'pending'
+)"""
 
 # The run's save: it succeeds only if the run is still open (not cancelled, not settled as
 # dead by another replica); no row back means it is not.
@@ -87,6 +99,12 @@ DELETE FROM chat_runs r USING chat_sessions s
 WHERE s.id = r.thread_id AND s.owner = %(owner)s AND r.thread_id = %(thread)s
     AND r.run_id = %(run)s AND (r.status NOT IN ('pending', 'running') OR r.ended)
 RETURNING r.run_id
+"""
+# The thread's latest run that runs now.
+_RUNNING = f"""
+SELECT r.run_id FROM chat_runs r {_OWNED}
+WHERE r.thread_id = %(thread)s AND r.status = 'running' AND NOT r.ended
+ORDER BY r.created_at DESC LIMIT 1
 """
 _RENEW = """
 UPDATE chat_runs SET lease_until = clock_timestamp() + make_interval(secs => %(lease)s)
@@ -188,6 +206,13 @@ class Runs:
         async with self._pool.connection() as conn:
             cur = await conn.execute(_DELETE, {"thread": thread_id, "owner": owner, "run": run_id})
             return await cur.fetchone() is not None
+
+    async def running(self, thread_id: UUID, owner: str) -> str | None:
+        """The id of the thread's run that runs now, if one does."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(_RUNNING, {"thread": thread_id, "owner": owner})
+            row = await cur.fetchone()
+        return None if row is None else str(row["run_id"])
 
     async def renew(self, run_ids: list[str]) -> None:
         if not run_ids:

@@ -12,7 +12,7 @@ from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
 from api.store.database import Pool
-from api.store.locks import LOCK_HELD
+from api.store.lock_keys import LOCK_HELD
 
 # "Is session `key` the caller's?", as the session locks ask it inside their lock statement
 # (`SessionLocks(owned=...)`). `owner` is '' for everyone while the API is open; every statement

@@ -77,13 +77,6 @@ WHERE e.thread_id = %(thread)s AND e.method = 'lifecycle' AND e.data ->> 'event'
 ORDER BY e.seq DESC LIMIT 1
 """
 
-_RUNNING_RUN = f"""
-SELECT e.run_id FROM (
-    SELECT e.run_id, e.data ->> 'event' AS event FROM chat_thread_events e {_OWNED}
-    WHERE e.thread_id = %(thread)s AND e.method = 'lifecycle' ORDER BY e.seq DESC LIMIT 1
-) e WHERE e.event = 'running'
-"""
-
 
 @dataclass(frozen=True)
 class StoredEvent:
@@ -110,16 +103,10 @@ class RunChange:
 
     status: RunStatus | None
     ended: bool = False
-    # The backend holding the run's session lock, once it runs.
-    lock_holder: int | None = None
 
     def then(self, later: RunChange) -> RunChange:
         """This change, then `later`, as one."""
-        return RunChange(
-            later.status or self.status,
-            self.ended or later.ended,
-            later.lock_holder or self.lock_holder,
-        )
+        return RunChange(later.status or self.status, self.ended or later.ended)
 
 
 @dataclass(frozen=True)
@@ -172,7 +159,6 @@ class ThreadEvents:
                 "run": run_id,
                 "status": change.status,
                 "ended": change.ended,
-                "lock_holder": change.lock_holder,
                 "lease": self._runs.lease_seconds,
                 "guarded": guarded,
                 "methods": [e.method for e in events],
@@ -238,13 +224,6 @@ class ThreadEvents:
             )
             row = await cur.fetchone()
         return None if row is None else row["since"]
-
-    async def running_run(self, thread_id: UUID, owner: str) -> str | None:
-        """The run whose lifecycle began last and has not ended, if the thread has one."""
-        async with self._pool.connection() as conn:
-            cur = await conn.execute(_RUNNING_RUN, {"thread": thread_id, "owner": owner})
-            row = await cur.fetchone()
-        return None if row is None else row["run_id"]
 
     async def prune(self) -> int:
         """Deletes the events older than the retention period; how many went."""

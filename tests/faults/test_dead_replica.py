@@ -97,7 +97,7 @@ async def test_a_turn_whose_server_dies_or_hangs_ends_failed_and_stores_nothing(
 
         # The thread takes a new turn through B at once, even while a hung A still lives: the
         # connection holding the turn's lock was ended with it.
-        async with thread_stream(on_b, thread_id) as frames:
+        async with thread_stream(on_b, thread_id, since=ending.data["seq"]) as frames:
             await start_run(on_b, thread_id, "Again")
             assert (await until_run_ends(frames))[-1].data["params"]["data"]["event"] == (
                 "completed"

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from api.store.locks import LOCK_HELD
+from api.store.lock_keys import LOCK_HELD
 from devtools.openai_stub import StubBehaviour
 from devtools.processes import server_environment
 from tests.support.chat_client import new_session

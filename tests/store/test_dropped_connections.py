@@ -14,7 +14,8 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from api.store.database import Pool
-from api.store.locks import LOCK_HELD, SessionLocks
+from api.store.lock_keys import LOCK_HELD
+from api.store.locks import SessionLocks
 from api.store.pool import make_pool
 from api.store.saver import PooledPostgresSaver
 from api.store.schema import prepare_schema
@@ -103,7 +104,7 @@ async def test_the_lock_connection_outlives_the_idle_session_timeout(
         await prepare_schema(pool, PooledPostgresSaver(pool, delta_channels=DELTA_CHANNELS))
     await _alter_database(postgres_server_url, new_database, "SET idle_session_timeout =", "1s")
     session_id = uuid4()
-    locks = SessionLocks(new_database, 10, owned="true")
+    locks = SessionLocks(new_database, 10, owned="true", run_lease_seconds=10)
     try:
         async with locks.hold_any(session_id):
             await asyncio.sleep(3)

@@ -52,7 +52,7 @@ async def test_the_loss_is_heard_at_once_with_the_sessions_whose_locks_it_held(
     migrated: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     lost: asyncio.Queue[int] = asyncio.Queue()
-    locks = SessionLocks(migrated, 10, owned="true", on_lost=lost.put_nowait)
+    locks = SessionLocks(migrated, 10, owned="true", run_lease_seconds=10, on_lost=lost.put_nowait)
     first, second = uuid4(), uuid4()
     try:
         async with locks.hold_any(first), locks.hold_any(second):
@@ -79,7 +79,7 @@ async def test_the_loss_is_heard_at_once_with_the_sessions_whose_locks_it_held(
 
 async def test_a_loss_while_no_lock_is_held_is_heard_too(migrated: str) -> None:
     lost: asyncio.Queue[int] = asyncio.Queue()
-    locks = SessionLocks(migrated, 10, owned="true", on_lost=lost.put_nowait)
+    locks = SessionLocks(migrated, 10, owned="true", run_lease_seconds=10, on_lost=lost.put_nowait)
     session_id = uuid4()
     try:
         async with locks.hold_any(session_id):

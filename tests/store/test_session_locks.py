@@ -34,7 +34,8 @@ async def test_the_latest_checkpoint_is_read_after_the_lock_not_before(
         # comes after the lock is taken and before the checkpoint read: the statement, and its
         # snapshot, begin before the writer commits.
         statement = _TRY_LOCK.format(present="pg_advisory_lock(%(gate)s)::text = ''")
-        read = asyncio.ensure_future(reader.execute(statement, {"key": session_id, "gate": _GATE}))
+        params = {"key": session_id, "gate": _GATE, "run": None, "lease": 10}
+        read = asyncio.ensure_future(reader.execute(statement, params))
         while not await _waits_for_gate(writer):
             await asyncio.sleep(0.01)
         try:
@@ -70,8 +71,8 @@ async def test_a_turn_waiting_for_another_process_s_turn_hears_it_is_queued_once
             "INSERT INTO chat_sessions (id, owner) VALUES (%s, %s)", (session_id, "lock-test")
         )
         # Two processes' locks: each its own lock connection.
-        one = SessionLocks(database_url, 10, owned=OWNED)
-        other = SessionLocks(database_url, 10, owned=OWNED)
+        one = SessionLocks(database_url, 10, owned=OWNED, run_lease_seconds=10)
+        other = SessionLocks(database_url, 10, owned=OWNED, run_lease_seconds=10)
         heard: list[str] = []
         try:
             async with one.hold(session_id, "lock-test"):
