@@ -29,7 +29,8 @@ logger = logging.getLogger("chat_server.thread_events")
 
 CHANNEL = "chat_thread_events"
 
-# The run's row moves along (api/store/runs.py UPSERT) in the same statement; a run settled
+# The batch comes as one JSON array of [method, data, turn_event]. The run's row moves along
+# (api/store/runs.py UPSERT) in the same statement; a run settled
 # by another replica (its process taken for dead) has its events refused from then on.
 _APPEND = f"""
 WITH run AS ({UPSERT}), counter AS (
@@ -39,9 +40,9 @@ WITH run AS ({UPSERT}), counter AS (
     RETURNING events_seq
 ), appended AS (
     INSERT INTO chat_thread_events (thread_id, seq, run_id, method, data, turn_event)
-    SELECT %(thread)s, counter.events_seq - %(n)s + e.ord, %(run)s, e.method, e.data, e.turn_event
-    FROM counter, unnest(%(methods)s::text[], %(datas)s::jsonb[], %(turn_events)s::int[])
-        WITH ORDINALITY AS e(method, data, turn_event, ord)
+    SELECT %(thread)s, counter.events_seq - %(n)s + e.ord, %(run)s, e.event ->> 0, e.event -> 1,
+        (e.event ->> 2)::int
+    FROM counter, jsonb_array_elements(%(events)s) WITH ORDINALITY AS e(event, ord)
     RETURNING seq
 )
 SELECT pg_notify(%(channel)s, %(thread)s::text), (SELECT max(seq) FROM appended) AS last
@@ -161,9 +162,9 @@ class ThreadEvents:
                 "ended": change.ended,
                 "lease": self._runs.lease_seconds,
                 "guarded": guarded,
-                "methods": [e.method for e in events],
-                "datas": [Jsonb(e.data) for e in events],
-                "turn_events": [e.turn_event for e in events],
+                # One JSON document for the batch, [method, data, turn_event] an event: one
+                # value to adapt rather than one per event.
+                "events": Jsonb([(e.method, e.data, e.turn_event) for e in events]),
                 "channel": CHANNEL,
             },
         )
