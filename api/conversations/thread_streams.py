@@ -26,10 +26,6 @@ from api.store.thread_wakeups import ThreadWakeups
 
 logger = logging.getLogger("chat_server.thread_events")
 
-# How long after its end a thread's latest turn is still replayed to a stream opened without
-# `since`.
-RECENT_SECONDS = 5.0
-
 
 @dataclass(frozen=True)
 class ResumeGap:
@@ -125,14 +121,14 @@ class ThreadStreams:
     ) -> AsyncIterator[StoredEvent | ResumeGap | None]:
         """The thread's events after `since`, then each as it comes, for as long as it is
         read; None once it is followed, and after each silence of `heartbeat_seconds`.
-        Without `since`: from the start of the thread's latest turn if it runs still or ended
-        within `RECENT_SECONDS` (a client that starts a turn, then opens its stream, misses
-        none of it however fast it was), else from now.
+        Without `since`: from the start of the turn running now, else from now (an ended turn
+        replayed would give a client that opens its stream before its next turn the earlier
+        turn's output).
         A `ResumeGap` (and the end) if events after `since` are pruned already."""
         async with self._wakeups.watching(str(thread_id)) as wake:
             bounds = await self._events.bounds(thread_id, owner)
             if since is None:
-                latest = await self._events.latest_run_from(thread_id, RECENT_SECONDS)
+                latest = await self._events.latest_run_from(thread_id, 0)
                 since = bounds.last if latest is None else latest
             elif bounds.gap_after(since):
                 first = bounds.last + 1 if bounds.first is None else bounds.first

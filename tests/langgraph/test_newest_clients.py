@@ -169,7 +169,8 @@ async def test_stream_controller_shows_each_reply_as_it_grows(
     """`StreamController` (what @langchain/react's useStream is built on): two `submit`s on one
     thread, every event once, the reply shown token by token, then a second controller hydrating
     the thread as a page opened later would."""
-    stub_behaviour.token_delay = 0.05
+    # Slow enough that the reply spans several of the recorder's 250 ms batches.
+    stub_behaviour.token_delay = 0.15
     result = await run_node(node_stream_sdk / "stream_controller.mjs", server_url, BOB, QUESTION)
     first, second = result["turns"]
 
@@ -190,15 +191,30 @@ async def test_stream_controller_shows_each_reply_as_it_grows(
     assert second["messages"] == result["hydrated"] == [BOB, HELLO_BOB, QUESTION, ANSWER]
 
 
+@pytest.mark.parametrize(
+    "server_url",
+    [
+        pytest.param(
+            "openai_app_url",
+            id="this server",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="a stream opened once the turn has ended replays nothing: the thread's "
+                "events are replayed only while a turn runs (replaying an ended one gives a "
+                "stream opened before the next turn the earlier turn's output)",
+            ),
+        ),
+        pytest.param("langgraph_dev", id="langgraph dev"),
+    ],
+    indirect=True,
+)
 async def test_a_late_reader_gets_the_reply_replayed(
     node_stream_sdk: Path, server_url: str
 ) -> None:
     """The SDK README's quick start (`run.start`, then `for await (const message of
     thread.messages)`) when the run ends before `thread.messages` opens its stream: with a fast
-    model, or a reader that comes a little later. Each subscription opens a new stream and
-    counts on it replaying the thread's events (dist/client/stream/index.js,
-    `#subscribeViaSharedStream`): this server replays the latest turn for 5 seconds after its
-    end, langgraph dev its whole buffer."""
+    model, or a reader that comes later. Each subscription opens a new stream and counts on it
+    replaying the thread's events (dist/client/stream/index.js, `#subscribeViaSharedStream`)."""
     result = await run_node(node_stream_sdk / "late_reader.mjs", server_url, BOB)
     assert result["stored"] == [BOB, HELLO_BOB]
     assert "".join(result["tokens"]) == HELLO_BOB
